@@ -1,0 +1,1 @@
+"""voxserve client: a Python library and the `voxserve` command line."""

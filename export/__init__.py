@@ -1,0 +1,1 @@
+"""voxserve export: PyTorch models to ONNX files with their manifests."""

@@ -1,0 +1,1 @@
+"""voxserve server: the gRPC edge, the model repository and the ONNX Runtime engines."""

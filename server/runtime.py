@@ -1,0 +1,82 @@
+"""ONNX Runtime sessions: the one place that picks execution providers and thread counts."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import onnxruntime as ort
+
+Device = Literal["auto", "cpu", "cuda"]
+
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How sessions run: device and thread counts (0 lets ONNX Runtime choose)."""
+
+    device: Device = "auto"
+    intra_op_threads: int = 0
+    inter_op_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if self.intra_op_threads < 0 or self.inter_op_threads < 0:
+            raise ValueError("thread counts must be >= 0")
+
+
+@functools.cache
+def cuda_usable() -> bool:
+    """True when the CUDA provider is built in *and* a GPU with a driver is present.
+
+    onnxruntime-gpu lists CUDAExecutionProvider even on hosts without a GPU and then logs errors
+    at every session start; asking the driver once, silently, keeps CPU hosts quiet.
+    """
+    if _CUDA not in ort.get_available_providers():
+        return False
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return False
+    return _gpu_count() > 0
+
+
+def _gpu_count() -> int:
+    """GPUs the CUDA driver API sees; 0 without a driver."""
+    try:
+        libcuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if libcuda.cuInit(0) != 0 or libcuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
+def providers_for(device: Device) -> list[str]:
+    """Execution providers to request, best first."""
+    if device == "cpu":
+        return [_CPU]
+    if device == "cuda":
+        return [_CUDA, _CPU]
+    return [_CUDA, _CPU] if cuda_usable() else [_CPU]
+
+
+def create_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
+    """Open one ONNX model; sessions are shared by all requests (ORT's run() is thread-safe)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = options.intra_op_threads
+    so.inter_op_num_threads = options.inter_op_threads
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3  # ORT severities: 0 verbose .. 3 error, 4 fatal
+    return ort.InferenceSession(str(path), sess_options=so, providers=providers_for(options.device))
+
+
+def active_provider(session: ort.InferenceSession) -> str:
+    """The provider that actually runs the session's nodes first."""
+    return session.get_providers()[0]

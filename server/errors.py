@@ -36,3 +36,11 @@ class Unavailable(VoxserveError):
 
 class ModelLoadError(VoxserveError):
     """A model in the repository is missing files or is corrupt (fails start-up)."""
+
+
+class Unauthenticated(VoxserveError):
+    """Missing or wrong credentials (maps to UNAUTHENTICATED)."""
+
+
+class DeadlineExceeded(VoxserveError):
+    """A stream waited too long for its first message or for audio (maps to DEADLINE_EXCEEDED)."""

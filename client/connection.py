@@ -1,0 +1,61 @@
+"""Channels to a voxserve server: target, credentials, and the client-side keepalive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+# Keepalive every 30 s keeps NAT and load-balancer idle timers from cutting long dictations;
+# the server accepts pings as often as every 10 s.
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # Whole recordings may exceed gRPC's 4 MiB default in either direction.
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+]
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Where and how to connect. TLS files are PEM paths; a token goes in `authorization`."""
+
+    target: str = "localhost:50051"
+    token: str | None = None
+    tls: bool = False
+    ca_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        if not (self.tls or self.ca_cert or self.client_cert):
+            return None
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca_cert),
+            private_key=_read(self.client_key),
+            certificate_chain=_read(self.client_cert),
+        )
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+
+def _read(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path else None
+
+
+def open_channel(options: ConnectionOptions) -> grpc.Channel:
+    credentials = options.credentials()
+    if credentials is None:
+        return grpc.insecure_channel(options.target, options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(options.target, credentials, options=CHANNEL_OPTIONS)
+
+
+def open_aio_channel(options: ConnectionOptions) -> grpc.aio.Channel:
+    credentials = options.credentials()
+    if credentials is None:
+        return grpc.aio.insecure_channel(options.target, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(options.target, credentials, options=CHANNEL_OPTIONS)

@@ -1,0 +1,116 @@
+"""ModelRepository: the models found in the repository folder, loaded once and never mutated."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voxserve.server.errors import ModelLoadError, ModelNotFound
+from voxserve.server.runtime import RuntimeOptions
+
+log = logging.getLogger("voxserve.repository")
+
+MANIFEST = "manifest.json"
+# family -> "module:Class" of the engine whose `load(folder, manifest, runtime)` builds it.
+ENGINES = {
+    "whisper": "voxserve.server.asr.whisper:WhisperRecognizer",
+    "piper": "voxserve.server.tts.piper:PiperVoice",
+}
+KINDS = ("recognizer", "voice")
+
+
+@dataclass(frozen=True)
+class ModelRepository:
+    """Loaded recognizers and voices by name, plus the defaults of each kind."""
+
+    recognizers: dict[str, Any] = field(default_factory=dict)
+    voices: dict[str, Any] = field(default_factory=dict)
+    default_recognizer: str = ""
+    default_voice: str = ""
+    families: dict[str, str] = field(default_factory=dict)
+    load_time_s: dict[str, float] = field(default_factory=dict)
+
+    def recognizer(self, name: str = "") -> Any:
+        return _pick(self.recognizers, name or self.default_recognizer, "recognizer model")
+
+    def voice(self, name: str = "") -> Any:
+        return _pick(self.voices, name or self.default_voice, "voice")
+
+
+def _pick(models: dict[str, Any], name: str, what: str) -> Any:
+    if not models:
+        raise ModelNotFound(f"the server holds no {what}")
+    try:
+        return models[name]
+    except KeyError:
+        raise ModelNotFound(
+            f"unknown {what} {name!r}; available: {', '.join(sorted(models))}"
+        ) from None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of one model folder, checked for the keys every model has."""
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: unreadable manifest ({exc})") from exc
+    for key in ("name", "kind", "family", "files"):
+        if key not in manifest:
+            raise ModelLoadError(f"{path}: manifest lacks {key!r}")
+    if manifest["kind"] not in KINDS:
+        raise ModelLoadError(f"{path}: kind must be one of {KINDS}, not {manifest['kind']!r}")
+    if manifest["family"] not in ENGINES:
+        raise ModelLoadError(f"{path}: unknown family {manifest['family']!r}")
+    for role, name in manifest["files"].items():
+        if not (folder / name).is_file():
+            raise ModelLoadError(f"{path}: {role} file {name!r} is missing")
+    return manifest
+
+
+def load_engine(folder: Path, manifest: dict[str, Any], runtime: RuntimeOptions) -> Any:
+    module_name, class_name = ENGINES[manifest["family"]].split(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class.load(folder, manifest, runtime)
+
+
+def load_repository(
+    models_dir: Path, runtime: RuntimeOptions, default_recognizer: str = "", default_voice: str = ""
+) -> ModelRepository:
+    """Load every model folder under `models_dir` (blocking; call it off the event loop)."""
+    if not models_dir.is_dir():
+        raise ModelLoadError(f"model repository {models_dir} is not a folder")
+    loaded: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    load_time_s: dict[str, float] = {}
+    families: dict[str, str] = {}
+    for folder in sorted(p for p in models_dir.iterdir() if (p / MANIFEST).is_file()):
+        manifest = read_manifest(folder)
+        started = time.perf_counter()
+        engine = load_engine(folder, manifest, runtime)
+        load_time_s[manifest["name"]] = time.perf_counter() - started
+        log.info("loaded %s %s from %s in %.2f s", manifest["kind"], manifest["name"], folder,
+                 load_time_s[manifest["name"]])
+        loaded[manifest["kind"]][manifest["name"]] = engine
+        families[manifest["name"]] = manifest["family"]
+    recognizers, voices = loaded["recognizer"], loaded["voice"]
+    if not recognizers and not voices:
+        raise ModelLoadError(f"no models in {models_dir} (each needs a {MANIFEST}); run `make models`")
+    return ModelRepository(
+        recognizers=recognizers,
+        voices=voices,
+        default_recognizer=_default(recognizers, default_recognizer, "recognizer"),
+        default_voice=_default(voices, default_voice, "voice"),
+        families=families,
+        load_time_s=load_time_s,
+    )
+
+
+def _default(models: dict[str, Any], wanted: str, what: str) -> str:
+    if wanted and wanted not in models:
+        raise ModelLoadError(f"default {what} {wanted!r} is not in the repository")
+    return wanted or (min(models) if models else "")

@@ -11,18 +11,30 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from voxserve.server.admission import Admission
 from voxserve.server.config import ServerConfig
 from voxserve.server.inference import InferencePool
 from voxserve.server.repository import load_repository
 from voxserve.server.servicers.models import ModelsServicer
+from voxserve.server.servicers.recognizer import RecognizerServicer
+from voxserve.server.servicers.synthesizer import SynthesizerServicer
 from voxserve.server.state import ServerState
-from voxserve.v1 import models_pb2, models_pb2_grpc
+from voxserve.v1 import (
+    models_pb2,
+    models_pb2_grpc,
+    recognizer_pb2,
+    recognizer_pb2_grpc,
+    synthesizer_pb2,
+    synthesizer_pb2_grpc,
+)
 
 log = logging.getLogger("voxserve")
 
 SERVICES = tuple(
     pb2.DESCRIPTOR.services_by_name[name].full_name
-    for pb2, name in ((models_pb2, "Models"),)
+    for pb2, name in (
+        (recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"), (models_pb2, "Models")
+    )
 )
 
 
@@ -67,6 +79,14 @@ def create_server(config: ServerConfig) -> Server:
     grpc_server = grpc.aio.server(options=channel_options(config))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+    recognition = Admission("recognition", config.max_streams)
+    synthesis = Admission("synthesis", config.max_synthesis_calls)
+    recognizer_pb2_grpc.add_RecognizerServicer_to_server(
+        RecognizerServicer(state, pool, config, recognition), grpc_server
+    )
+    synthesizer_pb2_grpc.add_SynthesizerServicer_to_server(
+        SynthesizerServicer(state, pool, config, synthesis), grpc_server
+    )
     models_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(state), grpc_server)
     reflection.enable_server_reflection(
         (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server

@@ -1,0 +1,1 @@
+"""Client audio: decoding recordings and raw chunks, sample codecs and resampling to 16 kHz."""

@@ -1,0 +1,138 @@
+"""SynthesizerServicer: Synthesize and StreamingSynthesize, translated to the voice engines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from voxserve.server.admission import Admission
+from voxserve.server.audio.encode import bytes_per_second, check_output, encode, resample
+from voxserve.server.config import ServerConfig
+from voxserve.server.errors import InvalidArgument, LimitExceeded
+from voxserve.server.inference import InferencePool
+from voxserve.server.state import ServerState
+from voxserve.server.status import rpc
+from voxserve.server.tts.types import SynthesisOptions
+from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
+
+ENCODINGS = {
+    audio_pb2.AUDIO_ENCODING_UNSPECIFIED: "linear16",
+    audio_pb2.AUDIO_ENCODING_LINEAR16: "linear16",
+    audio_pb2.AUDIO_ENCODING_WAV: "wav",
+    audio_pb2.AUDIO_ENCODING_MULAW: "mulaw",
+}
+ENCODING_ENUMS = {"linear16": audio_pb2.AUDIO_ENCODING_LINEAR16, "wav": audio_pb2.AUDIO_ENCODING_WAV,
+                  "mulaw": audio_pb2.AUDIO_ENCODING_MULAW}
+DEFAULT_SENTENCE_SILENCE_MS = 200
+
+
+def check_text(text: str, limit_bytes: int, flag: str) -> None:
+    """Checked before any work: size first (cheap), then that something is there."""
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > limit_bytes:
+        raise InvalidArgument(
+            f"text is {size} bytes; the limit is {limit_bytes} bytes ({flag})"
+            + ("; send longer texts to StreamingSynthesize" if flag == "--max-text-bytes" else "")
+        )
+    if not text.strip():
+        raise InvalidArgument("text is empty")
+
+
+def output_encoding(config: synthesizer_pb2.SynthesisConfig, streaming: bool) -> str:
+    name = ENCODINGS.get(config.encoding)
+    if name is None or (streaming and name == "wav"):
+        allowed = "LINEAR16 or MULAW" if streaming else "LINEAR16, WAV or MULAW"
+        known = config.encoding in audio_pb2.AudioEncoding.values()
+        label = audio_pb2.AudioEncoding.Name(config.encoding) if known else str(config.encoding)
+        raise InvalidArgument(f"encoding {label} is not an output encoding here; use {allowed}")
+    return name
+
+
+def synthesis_options(config: synthesizer_pb2.SynthesisConfig, default_length_scale: float
+                      ) -> SynthesisOptions:
+    rate = config.speaking_rate or 1.0
+    if not 0.25 <= rate <= 4.0:
+        raise InvalidArgument(f"speaking_rate {config.speaking_rate} is out of range 0.25..4.0")
+    silence_ms = (config.sentence_silence_ms if config.HasField("sentence_silence_ms")
+                  else DEFAULT_SENTENCE_SILENCE_MS)
+    if not 0 <= silence_ms <= 5000:
+        raise InvalidArgument(f"sentence_silence_ms {silence_ms} is out of range 0..5000")
+    return SynthesisOptions(
+        speaker_id=config.speaker_id if config.HasField("speaker_id") else None,
+        length_scale=default_length_scale / rate,
+        noise_scale=config.noise_scale if config.HasField("noise_scale") else None,
+        noise_w=config.noise_w if config.HasField("noise_w") else None,
+        sentence_silence_s=silence_ms / 1000.0,
+    )
+
+
+class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
+    def __init__(self, state: ServerState, pool: InferencePool, config: ServerConfig,
+                 admission: Admission) -> None:
+        self._state = state
+        self._pool = pool
+        self._config = config
+        self._admission = admission
+
+    @rpc
+    async def Synthesize(
+        self, request: synthesizer_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext
+    ) -> synthesizer_pb2.SynthesizeResponse:
+        check_text(request.text, self._config.max_text_bytes, "--max-text-bytes")
+        voice, encoding, rate_hz, options = self._prepare(request.config, streaming=False)
+        with self._admission.slot():
+            samples = await self._pool.run(voice.synthesize, request.text, options)
+            samples = await self._pool.run(resample, samples, voice.info.sample_rate_hz, rate_hz)
+        size = samples.size * bytes_per_second(encoding, rate_hz) // rate_hz
+        if size > self._config.max_synthesis_bytes:
+            raise LimitExceeded(
+                f"synthesized audio would be {size} bytes; the response limit is "
+                f"{self._config.max_synthesis_bytes} bytes (--max-synthesis-bytes): use "
+                "StreamingSynthesize for long texts"
+            )
+        return synthesizer_pb2.SynthesizeResponse(
+            audio=encode(samples, encoding, rate_hz),
+            sample_rate_hz=rate_hz,
+            encoding=ENCODING_ENUMS[encoding],
+            audio_duration_ms=round(1000 * samples.size / rate_hz),
+            voice=voice.info.name,
+        )
+
+    @rpc
+    async def StreamingSynthesize(
+        self, request: synthesizer_pb2.StreamingSynthesizeRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[synthesizer_pb2.StreamingSynthesizeResponse]:
+        check_text(request.text, self._config.max_streaming_text_bytes,
+                   "--max-streaming-text-bytes")
+        voice, encoding, rate_hz, options = self._prepare(request.config, streaming=True)
+        with self._admission.slot():
+            sentences = await self._pool.run(voice.sentences, request.text)
+            if not sentences:
+                raise InvalidArgument("text contains nothing to speak")
+            offset_samples = 0
+            for index, sentence in enumerate(sentences):
+                spoken = await self._pool.run(voice.synthesize_sentence, index, sentence, options)
+                samples = await self._pool.run(
+                    resample, spoken.audio, voice.info.sample_rate_hz, rate_hz
+                )
+                yield synthesizer_pb2.StreamingSynthesizeResponse(
+                    audio=encode(samples, encoding, rate_hz),
+                    sample_rate_hz=rate_hz,
+                    encoding=ENCODING_ENUMS[encoding],
+                    offset_ms=round(1000 * offset_samples / rate_hz),
+                    audio_duration_ms=round(1000 * samples.size / rate_hz),
+                    sentence_index=index,
+                    text=spoken.text,
+                )
+                offset_samples += samples.size
+
+    def _prepare(self, config: synthesizer_pb2.SynthesisConfig, streaming: bool
+                 ) -> tuple[object, str, int, SynthesisOptions]:
+        voice = self._state.repository.voice(config.voice)
+        encoding = output_encoding(config, streaming)
+        rate_hz = config.sample_rate_hz or voice.info.sample_rate_hz
+        check_output(encoding, rate_hz)
+        options = synthesis_options(config, voice.default_length_scale)
+        return voice, encoding, rate_hz, options

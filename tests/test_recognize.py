@@ -1,0 +1,117 @@
+"""Recognize over gRPC against a real server on the real tiny.en model."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+import soxr
+
+from tests.serverproc import ServerProcess
+from tests.speech import espeak, join, noise, sentences, silence, wav_bytes
+from tests.wer import wer
+from voxserve.client.client import VoxClient
+from voxserve.v1 import audio_pb2, recognizer_pb2
+
+# tiny.en on espeak-ng's robotic voice; measured 0.0-0.03 - the bound leaves room for variation.
+WER_BOUND = 0.10
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> VoxClient:
+    with VoxClient(server.target) as client:
+        yield client
+
+
+def test_known_sentences_have_low_wer(client: VoxClient) -> None:
+    refs = sentences()
+    hyps = [client.recognize(wav_bytes(espeak(text))).transcript for text in refs]
+    assert wer(refs, hyps) <= WER_BOUND, list(zip(refs, hyps))
+
+
+def test_segments_and_word_offsets(client: VoxClient) -> None:
+    text = sentences()[1]
+    audio = join(silence(1.0), espeak(text), silence(0.5))
+    config = recognizer_pb2.RecognitionConfig(enable_word_time_offsets=True)
+    response = client.recognize(wav_bytes(audio), config)
+    assert response.model == "whisper-tiny.en" and response.language_code == "en"
+    assert response.audio_duration_ms == round(len(audio) / 16)
+    words = [w for r in response.results for w in r.words]
+    assert len(words) == len(text.split())
+    starts = [w.start_offset_ms for w in words]
+    assert starts == sorted(starts)
+    assert 700 <= words[0].start_offset_ms <= 1600  # speech starts at 1.0 s
+    assert words[-1].end_offset_ms <= response.audio_duration_ms
+    assert all(w.end_offset_ms >= w.start_offset_ms for w in words)
+
+
+def test_silence_and_noise_give_empty_text(client: VoxClient) -> None:
+    assert client.recognize(wav_bytes(silence(3.0))).transcript == ""
+    assert client.recognize(wav_bytes(noise(3.0, rms=0.05))).transcript == ""
+
+
+def test_48k_stereo_wav(client: VoxClient) -> None:
+    text = sentences()[2]
+    mono = soxr.resample(espeak(text), 16000, 48000)
+    stereo = np.stack([mono, mono * 0.5], axis=1)
+    response = client.recognize(wav_bytes(stereo, 48000, channels=2))
+    assert wer([text], [response.transcript]) <= WER_BOUND
+
+
+def test_raw_linear16_and_mulaw(client: VoxClient) -> None:
+    from voxserve.server.audio.encode import mulaw_encode
+
+    text = sentences()[3]
+    speech = espeak(text)
+    pcm = (speech * 32767).astype("<i2").tobytes()
+    config = recognizer_pb2.RecognitionConfig(
+        encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000)
+    assert wer([text], [client.recognize(pcm, config).transcript]) <= WER_BOUND
+    config = recognizer_pb2.RecognitionConfig(
+        encoding=audio_pb2.AUDIO_ENCODING_MULAW, sample_rate_hz=8000)
+    ulaw = mulaw_encode(soxr.resample(speech, 16000, 8000))
+    assert wer([text], [client.recognize(ulaw, config).transcript]) <= 0.2
+
+
+def test_long_recording_is_not_truncated(client: VoxClient) -> None:
+    refs = sentences()
+    audio = join(*[join(espeak(t), silence(1.5)) for t in refs])  # ~45 s
+    response = client.recognize(wav_bytes(audio))
+    assert len(audio) / 16000 > 35
+    assert wer([" ".join(refs)], [response.transcript]) <= WER_BOUND
+    ends = [r.end_offset_ms for r in response.results]
+    assert ends == sorted(ends) and ends[-1] > 30_000
+
+
+@pytest.mark.parametrize(
+    ("audio", "config", "message"),
+    [
+        (b"", None, "empty"),
+        (wav_bytes(silence(1.0))[:30], None, "WAV header is truncated or corrupt"),
+        (b"hello world, not audio at all", None, "neither WAV nor FLAC"),
+        (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(
+            encoding=audio_pb2.AUDIO_ENCODING_FLAC), "FLAC"),
+        (b"\x00\x01\x02", recognizer_pb2.RecognitionConfig(
+            encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000), "odd"),
+        (b"\x00\x00" * 100, recognizer_pb2.RecognitionConfig(
+            encoding=audio_pb2.AUDIO_ENCODING_LINEAR16), "sample_rate_hz"),
+    ],
+    ids=["empty", "truncated-header", "not-audio", "declared-flac-got-wav", "odd-bytes",
+         "no-rate"],
+)
+def test_bad_audio_is_invalid_argument(
+    client: VoxClient, audio: bytes, config: recognizer_pb2.RecognitionConfig | None, message: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        client.recognize(audio, config)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message.lower() in caught.value.details().lower()
+    assert "Traceback" not in caught.value.details()
+
+
+def test_wrong_language_for_english_model(client: VoxClient) -> None:
+    config = recognizer_pb2.RecognitionConfig(language_code="de")
+    with pytest.raises(grpc.RpcError) as caught:
+        client.recognize(wav_bytes(espeak("hello there")), config)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "en" in caught.value.details()

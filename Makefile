@@ -25,6 +25,9 @@ $(VENV)/.installed: pyproject.toml setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[server,models,export,audio,dev]'
+	# Silero VAD's package ships the ONNX model we load; its declared deps (torch, onnxruntime)
+	# would clash with onnxruntime-gpu, so it is installed on its own.
+	$(BIN)/pip install -q --no-deps silero-vad==6.2.3
 	touch $@
 
 models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/en_US-joe-medium/manifest.json

@@ -59,7 +59,7 @@ def test_48k_stereo_wav(client: VoxClient) -> None:
 
 
 def test_raw_linear16_and_mulaw(client: VoxClient) -> None:
-    from voxserve.server.audio.encode import mulaw_encode
+    from voxserve.server.audio.codecs import float_to_mulaw
 
     text = sentences()[3]
     speech = espeak(text)
@@ -69,7 +69,7 @@ def test_raw_linear16_and_mulaw(client: VoxClient) -> None:
     assert wer([text], [client.recognize(pcm, config).transcript]) <= WER_BOUND
     config = recognizer_pb2.RecognitionConfig(
         encoding=audio_pb2.AUDIO_ENCODING_MULAW, sample_rate_hz=8000)
-    ulaw = mulaw_encode(soxr.resample(speech, 16000, 8000))
+    ulaw = float_to_mulaw(soxr.resample(speech, 16000, 8000))
     assert wer([text], [client.recognize(ulaw, config).transcript]) <= 0.2
 
 
@@ -88,11 +88,11 @@ def test_long_recording_is_not_truncated(client: VoxClient) -> None:
     [
         (b"", None, "empty"),
         (wav_bytes(silence(1.0))[:30], None, "WAV header is truncated or corrupt"),
-        (b"hello world, not audio at all", None, "neither WAV nor FLAC"),
+        (b"hello world, not audio at all", None, "must be a WAV or FLAC file"),
         (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(
             encoding=audio_pb2.AUDIO_ENCODING_FLAC), "FLAC"),
         (b"\x00\x01\x02", recognizer_pb2.RecognitionConfig(
-            encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000), "odd"),
+            encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000), "even byte count"),
         (b"\x00\x00" * 100, recognizer_pb2.RecognitionConfig(
             encoding=audio_pb2.AUDIO_ENCODING_LINEAR16), "sample_rate_hz"),
     ],

@@ -6,8 +6,8 @@ import io
 import wave
 
 import numpy as np
-import soxr
 
+from voxserve.server.audio.codecs import float_to_mulaw, float_to_pcm16
 from voxserve.server.errors import InvalidArgument
 
 OUTPUT_ENCODINGS = ("linear16", "wav", "mulaw")
@@ -16,31 +16,13 @@ MIN_RATE_HZ, MAX_RATE_HZ = 8000, 48000
 
 def check_output(encoding: str, sample_rate_hz: int) -> None:
     if encoding not in OUTPUT_ENCODINGS:
-        raise InvalidArgument(f"output encoding {encoding} is not supported; use LINEAR16, WAV or MULAW")
-    if sample_rate_hz and not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
+        raise InvalidArgument(
+            f"output encoding {encoding} is not supported; use LINEAR16, WAV or MULAW"
+        )
+    if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
         raise InvalidArgument(
             f"sample_rate_hz {sample_rate_hz} is out of range {MIN_RATE_HZ}..{MAX_RATE_HZ}"
         )
-
-
-def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    if from_hz == to_hz or samples.size == 0:
-        return samples.astype(np.float32, copy=False)
-    return soxr.resample(samples, from_hz, to_hz, quality="HQ").astype(np.float32, copy=False)
-
-
-def to_pcm16(samples: np.ndarray) -> np.ndarray:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-
-
-def mulaw_encode(samples: np.ndarray) -> bytes:
-    """G.711 mu-law, as the ITU table does it: bias 0x84, clip 32635, bits inverted."""
-    pcm = to_pcm16(samples).astype(np.int32)
-    sign = np.where(pcm < 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(pcm), 32635) + 0x84
-    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
 
 
 def wav_bytes(samples: np.ndarray, sample_rate_hz: int) -> bytes:
@@ -49,7 +31,7 @@ def wav_bytes(samples: np.ndarray, sample_rate_hz: int) -> bytes:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(sample_rate_hz)
-        out.writeframes(to_pcm16(samples).tobytes())
+        out.writeframes(float_to_pcm16(samples))
     return buffer.getvalue()
 
 
@@ -58,9 +40,9 @@ def encode(samples: np.ndarray, encoding: str, sample_rate_hz: int) -> bytes:
     if encoding == "wav":
         return wav_bytes(samples, sample_rate_hz)
     if encoding == "mulaw":
-        return mulaw_encode(samples)
-    return to_pcm16(samples).tobytes()
+        return float_to_mulaw(samples)
+    return float_to_pcm16(samples)
 
 
-def bytes_per_second(encoding: str, sample_rate_hz: int) -> int:
-    return sample_rate_hz * (1 if encoding == "mulaw" else 2)
+def bytes_per_sample(encoding: str) -> int:
+    return 1 if encoding == "mulaw" else 2

@@ -95,6 +95,7 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
             audio = await self._pool.run(
                 decode_recording, request.audio, encoding_name(config.encoding),
                 config.sample_rate_hz, config.audio_channel_count,
+                max_duration_s=self._config.max_stream_duration_s,
             )
             transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)
         return recognize_response(transcript, recognizer.info.name)

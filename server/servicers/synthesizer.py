@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import grpc
 
 from voxserve.server.admission import Admission
-from voxserve.server.audio.encode import bytes_per_second, check_output, encode, resample
+from voxserve.server.audio.encode import bytes_per_sample, check_output, encode
+from voxserve.server.audio.resample import resample
 from voxserve.server.config import ServerConfig
 from voxserve.server.errors import InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
@@ -84,7 +85,7 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
         with self._admission.slot():
             samples = await self._pool.run(voice.synthesize, request.text, options)
             samples = await self._pool.run(resample, samples, voice.info.sample_rate_hz, rate_hz)
-        size = samples.size * bytes_per_second(encoding, rate_hz) // rate_hz
+        size = samples.size * bytes_per_sample(encoding)
         if size > self._config.max_synthesis_bytes:
             raise LimitExceeded(
                 f"synthesized audio would be {size} bytes; the response limit is "

@@ -1,0 +1,1 @@
+"""Live recognition: voice activity detection, endpointing and the per-stream session."""

@@ -1,0 +1,290 @@
+"""Endpointer: the per-stream state machine that cuts live 16 kHz audio into utterances.
+
+Frames are classified by a per-stream voice activity detector. Speech starts once most frames of
+a `min_speech_ms` window are voiced and ends after `min_silence_ms` of unvoiced frames; the
+utterance keeps `speech_pad_ms` of audio on either side. An utterance that reaches
+`max_utterance_ms` is cut at its quietest frame of the last second, not mid-word. Every offset
+counts 16 kHz samples from the start of the stream, so any split of the same audio into pushes
+gives the same events. Memory is bounded: the open utterance (at most `max_utterance_ms`, padding
+included) or, between utterances, a pre-roll of `speech_pad_ms` plus the start window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+import numpy as np
+
+from voxserve.server.errors import InvalidArgument
+from voxserve.server.streaming.vad import SILERO_HYSTERESIS, FrameClassifier
+
+SAMPLE_RATE_HZ = 16000
+DETECTORS = ("webrtc", "silero")
+# Share of the start window's frames that must be voiced (py-webrtcvad's example uses 0.9): a
+# single dropped frame inside a long min_speech_ms window does not delay the start.
+START_VOICED_RATIO = 0.9
+# A forced cut looks for the quietest frame this far back (at most half the utterance).
+CUT_LOOKBACK_MS = 1000
+EndCause = Literal["silence", "max_utterance", "finish"]
+
+# (low, high) of each option, as documented in recognizer.proto's EndpointingConfig.
+_RANGES = {
+    "vad_aggressiveness": (0, 3),
+    "min_silence_ms": (100, 10000),
+    "speech_pad_ms": (0, 1000),
+    "max_utterance_ms": (1000, 30000),
+    "min_speech_ms": (30, 2000),
+}
+
+
+@dataclass(frozen=True)
+class EndpointingOptions:
+    """How a stream is cut into utterances; the defaults are the documented server defaults."""
+
+    detector: str = "webrtc"
+    vad_aggressiveness: int = 2
+    min_silence_ms: int = 500
+    speech_pad_ms: int = 300
+    max_utterance_ms: int = 20000
+    min_speech_ms: int = 120
+    silero_threshold: float = 0.5  # operator setting, not sent by clients
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise InvalidArgument(f"endpointing.detector must be webrtc or silero, not "
+                                  f"{self.detector}")
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise InvalidArgument(f"endpointing.{name} must be {low} to {high}, not {value}")
+        if not SILERO_HYSTERESIS < self.silero_threshold < 1.0:
+            raise ValueError(
+                f"silero_threshold must be in ({SILERO_HYSTERESIS}, 1), not {self.silero_threshold}"
+            )
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """Speech began; `offset_s` is where the utterance's audio starts (padding included)."""
+
+    utterance_index: int
+    offset_s: float
+
+
+@dataclass(frozen=True, eq=False)
+class SpeechEnded:
+    """An utterance is complete: its audio [start_s, end_s) of the stream, padding included."""
+
+    utterance_index: int
+    start_s: float
+    end_s: float
+    audio: np.ndarray
+    cause: EndCause
+
+    @property
+    def offset_s(self) -> float:
+        """Where the utterance ends in the stream (its trailing padding included)."""
+        return self.end_s
+
+
+@dataclass(frozen=True)
+class OpenUtterance:
+    """The utterance still being heard: its index and the span of audio it holds so far."""
+
+    utterance_index: int
+    start_s: float
+    end_s: float
+
+
+Event: TypeAlias = SpeechStarted | SpeechEnded
+
+
+class _Samples:
+    """Growable float32 buffer holding stream samples [start, end)."""
+
+    def __init__(self) -> None:
+        self._data = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
+        self._len = 0
+        self.start = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self._len
+
+    def append(self, samples: np.ndarray) -> None:
+        size = self._len + samples.shape[0]
+        if size > self._data.shape[0]:
+            grown = np.zeros(max(size, 2 * self._data.shape[0]), dtype=np.float32)
+            grown[: self._len] = self._data[: self._len]
+            self._data = grown
+        self._data[self._len : size] = samples
+        self._len = size
+
+    def view(self, begin: int, end: int) -> np.ndarray:
+        return self._data[begin - self.start : end - self.start]
+
+    def drop_before(self, position: int) -> None:
+        drop = min(position - self.start, self._len)
+        if drop <= 0:
+            return
+        self._data[: self._len - drop] = self._data[drop : self._len]
+        self._len -= drop
+        self.start += drop
+
+
+@dataclass
+class _Utterance:
+    """Mutable bookkeeping of the open utterance, in stream samples."""
+
+    index: int
+    start: int
+    last_voiced_end: int
+    silent_frames: int
+
+
+class Endpointer:
+    """Finds utterances in one stream: `push()` 16 kHz samples, `finish()` at the end."""
+
+    def __init__(self, options: EndpointingOptions, vad: FrameClassifier) -> None:
+        self.options = options
+        self._vad = vad
+        self._frame = vad.frame_samples
+        self._pad = _samples(options.speech_pad_ms)
+        self._max = _samples(options.max_utterance_ms)
+        self._silence_frames = math.ceil(_samples(options.min_silence_ms) / self._frame)
+        window = max(1, math.ceil(_samples(options.min_speech_ms) / self._frame))
+        self._voiced_needed = math.ceil(START_VOICED_RATIO * window)
+        self._window: deque[bool] = deque(maxlen=window)
+        lookback = min(_samples(CUT_LOOKBACK_MS), self._max // 2) // self._frame
+        self._recent: deque[tuple[bool, float]] = deque(maxlen=max(1, lookback))
+        self._buffer = _Samples()
+        self._next_frame = 0
+        self._next_index = 0
+        self._open: _Utterance | None = None
+        self._finished = False
+
+    @property
+    def received_s(self) -> float:
+        """Seconds of audio pushed so far."""
+        return _seconds(self._buffer.end)
+
+    @property
+    def buffered_s(self) -> float:
+        """Seconds of audio held in memory: the open utterance, or the pre-roll between them."""
+        return _seconds(self._buffer.end - self._buffer.start)
+
+    @property
+    def open_utterance(self) -> OpenUtterance | None:
+        """The utterance being heard, or None between utterances."""
+        if self._open is None:
+            return None
+        return OpenUtterance(self._open.index, _seconds(self._open.start),
+                             _seconds(self._buffer.end))
+
+    def open_audio(self) -> np.ndarray:
+        """A copy of the open utterance's audio so far (empty between utterances)."""
+        if self._open is None:
+            return np.zeros(0, dtype=np.float32)
+        return self._buffer.view(self._open.start, self._buffer.end).copy()
+
+    def push(self, samples: np.ndarray) -> list[Event]:
+        """Add the next float32 mono 16 kHz samples; returns the events they complete."""
+        if self._finished:
+            raise RuntimeError("push() after finish()")
+        self._buffer.append(np.asarray(samples, dtype=np.float32))
+        events: list[Event] = []
+        while self._buffer.end >= (self._next_frame + 1) * self._frame:
+            events.extend(self._step(self._next_frame))
+            self._next_frame += 1
+        return events
+
+    def finish(self) -> list[Event]:
+        """End of stream: closes the open utterance (if any) with its trailing padding."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
+        if self._open is None:
+            return []
+        end = min(self._open.last_voiced_end + self._pad, self._buffer.end,
+                  self._open.start + self._max)
+        return [self._close(end, "finish")]
+
+    def _step(self, frame_index: int) -> list[Event]:
+        begin = frame_index * self._frame
+        frame = self._buffer.view(begin, begin + self._frame)
+        voiced = self._vad.is_speech(frame)
+        self._recent.append((voiced, float(np.dot(frame, frame))))
+        if self._open is None:
+            return self._idle_step(frame_index, voiced)
+        return self._speech_step(frame_index, voiced)
+
+    def _idle_step(self, frame_index: int, voiced: bool) -> list[Event]:
+        self._window.append(voiced)
+        frame_end = (frame_index + 1) * self._frame
+        if sum(self._window) < self._voiced_needed:
+            # Keep only the pre-roll: the start window plus the leading padding.
+            self._buffer.drop_before(frame_end - len(self._window) * self._frame - self._pad)
+            return []
+        onset_frame = frame_index - len(self._window) + 1 + self._window.index(True)
+        start = max(onset_frame * self._frame - self._pad, self._buffer.start)
+        return [self._start(start, frame_end, 0)]
+
+    def _speech_step(self, frame_index: int, voiced: bool) -> list[Event]:
+        assert self._open is not None
+        frame_end = (frame_index + 1) * self._frame
+        if voiced:
+            self._open.last_voiced_end = frame_end
+            self._open.silent_frames = 0
+        else:
+            self._open.silent_frames += 1
+        if self._open.silent_frames >= self._silence_frames:
+            trailing = min(self._pad, self._open.silent_frames * self._frame)
+            return [self._close(self._open.last_voiced_end + trailing, "silence")]
+        if frame_end + self._frame - self._open.start > self._max:
+            return self._cut(frame_index)
+        return []
+
+    def _start(self, start: int, last_voiced_end: int, silent_frames: int) -> SpeechStarted:
+        self._open = _Utterance(self._next_index, start, last_voiced_end, silent_frames)
+        self._next_index += 1
+        self._window.clear()
+        self._buffer.drop_before(start)
+        return SpeechStarted(self._open.index, _seconds(start))
+
+    def _close(self, end: int, cause: EndCause) -> SpeechEnded:
+        assert self._open is not None
+        audio = self._buffer.view(self._open.start, end).copy()
+        event = SpeechEnded(self._open.index, _seconds(self._open.start), _seconds(end), audio,
+                            cause)
+        self._buffer.drop_before(end)
+        self._open = None
+        self._window.clear()
+        return event
+
+    def _cut(self, frame_index: int) -> list[Event]:
+        """Forced end at the quietest recent frame; speech after it opens the next utterance."""
+        assert self._open is not None
+        frames_in_utterance = frame_index + 1 - -(-self._open.start // self._frame)
+        recent = list(self._recent)[-frames_in_utterance:]
+        energies = np.array([energy for _, energy in recent])
+        # The latest of equally quiet frames, so the utterance keeps as much as it can.
+        quietest = len(recent) - 1 - int(np.argmin(energies[::-1]))
+        cut = (frame_index + 1 - len(recent) + quietest + 1) * self._frame
+        events: list[Event] = [self._close(cut, "max_utterance")]
+        after = [voiced for voiced, _ in recent[quietest + 1 :]]
+        if any(after):
+            last_voiced = len(after) - 1 - after[::-1].index(True)
+            events.append(self._start(cut, cut + (last_voiced + 1) * self._frame,
+                                      len(after) - 1 - last_voiced))
+        return events
+
+
+def _samples(ms: int) -> int:
+    return SAMPLE_RATE_HZ * ms // 1000
+
+
+def _seconds(samples: int) -> float:
+    return samples / SAMPLE_RATE_HZ

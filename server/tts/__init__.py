@@ -1,0 +1,1 @@
+"""Text to speech: espeak-ng phonemes and the Piper (VITS) voice engine on ONNX Runtime."""

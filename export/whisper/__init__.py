@@ -1,0 +1,1 @@
+"""Whisper export: CTranslate2 or openai checkpoints to the encoder/decoder ONNX pair."""

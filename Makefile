@@ -8,8 +8,10 @@ MODELS ?= models
 PORT ?= 50051
 BUF := npx --yes @bufbuild/buf@1.75.0
 # Debian packages the tests and the client use: espeak-ng makes test speech, nginx load-balances,
-# PortAudio backs the microphone client, sox checks audio, the C++ toolchain builds the examples.
-SYSTEM_PACKAGES := espeak-ng nginx libportaudio2 sox
+# PortAudio backs the microphone client, sox checks audio, the C++ toolchain and gRPC builds
+# the C++ example clients (Node.js and npm come with the machine).
+SYSTEM_PACKAGES := espeak-ng nginx libportaudio2 sox cmake g++ libgrpc++-dev libprotobuf-dev \
+	protobuf-compiler protobuf-compiler-grpc
 
 .PHONY: serve test venv models system-deps protos lint clean bench
 

@@ -88,7 +88,11 @@ def load_repository(
     loaded: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
     load_time_s: dict[str, float] = {}
     families: dict[str, str] = {}
-    for folder in sorted(p for p in models_dir.iterdir() if (p / MANIFEST).is_file()):
+    # Dot-folders are exports in progress (written there, renamed into place when complete).
+    folders = (
+        p for p in models_dir.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()
+    )
+    for folder in sorted(folders):
         manifest = read_manifest(folder)
         started = time.perf_counter()
         engine = load_engine(folder, manifest, runtime)

@@ -21,14 +21,23 @@ CHANNEL_OPTIONS = [
 
 @dataclass(frozen=True)
 class ConnectionOptions:
-    """Where and how to connect. TLS files are PEM paths; a token goes in `authorization`."""
+    """Where and how to connect. TLS files are PEM paths; a token goes in `authorization`.
+
+    `fallback_targets` are further replicas: a call refused by one (at capacity, draining,
+    gone) is retried on the next.
+    """
 
     target: str = "localhost:50051"
+    fallback_targets: tuple[str, ...] = ()
     token: str | None = None
     tls: bool = False
     ca_cert: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.target, *self.fallback_targets)
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         if not (self.tls or self.ca_cert or self.client_cert):
@@ -47,15 +56,18 @@ def _read(path: Path | None) -> bytes | None:
     return path.read_bytes() if path else None
 
 
-def open_channel(options: ConnectionOptions) -> grpc.Channel:
+def open_channel(options: ConnectionOptions, target: str | None = None) -> grpc.Channel:
+    """A channel to `target` (default: options.target) with the options' credentials."""
+    target = target or options.target
     credentials = options.credentials()
     if credentials is None:
-        return grpc.insecure_channel(options.target, options=CHANNEL_OPTIONS)
-    return grpc.secure_channel(options.target, credentials, options=CHANNEL_OPTIONS)
+        return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
 
 
-def open_aio_channel(options: ConnectionOptions) -> grpc.aio.Channel:
+def open_aio_channel(options: ConnectionOptions, target: str | None = None) -> grpc.aio.Channel:
+    target = target or options.target
     credentials = options.credentials()
     if credentials is None:
-        return grpc.aio.insecure_channel(options.target, options=CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(options.target, credentials, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)

@@ -5,20 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from voxserve.server import metrics
 from voxserve.server.admission import Admission
+from voxserve.server.auth import AuthInterceptor, load_api_keys
 from voxserve.server.config import ServerConfig
 from voxserve.server.inference import InferencePool
+from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
+from voxserve.server.requestlog import RequestLog
 from voxserve.server.servicers.models import ModelsServicer
 from voxserve.server.servicers.recognizer import RecognizerServicer
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
 from voxserve.server.state import ServerState
+from voxserve.server.tls import server_credentials
 from voxserve.v1 import (
     models_pb2,
     models_pb2_grpc,
@@ -37,6 +43,18 @@ SERVICES = tuple(
     )
 )
 
+# Every method the server answers, as "/package.Service/Method": the request log labels metrics
+# with these only, so a client inventing method names cannot grow the label set.
+METHODS = frozenset(
+    f"/{service.full_name}/{method.name}"
+    for pb2, name in ((recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"),
+                      (models_pb2, "Models"), (health_pb2, "Health"),
+                      (reflection_pb2, "ServerReflection"))
+    for service in (pb2.DESCRIPTOR.services_by_name[name],)
+    for method in service.methods
+)
+INT32_MAX = 2**31 - 1  # gRPC channel arguments are C ints
+
 
 @dataclass
 class Server:
@@ -48,6 +66,8 @@ class Server:
     state: ServerState
     pool: InferencePool
     config: ServerConfig
+    replica: str
+    metrics_endpoint: MetricsEndpoint | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = (health_pb2.HealthCheckResponse.SERVING if serving
@@ -56,27 +76,53 @@ class Server:
             await self.health.set(service, status)
 
 
+def _ms(seconds: float) -> int:
+    return min(INT32_MAX, round(seconds * 1000))
+
+
 def channel_options(config: ServerConfig) -> list[tuple[str, int]]:
-    return [
+    options = [
         # Requests may carry whole recordings; anything larger is refused by gRPC itself.
         ("grpc.max_receive_message_length", config.max_receive_message_bytes),
-        # Ping idle clients every 30 s and drop them after 10 s without an answer, so dead
-        # microphones behind NATs and load balancers free their streams.
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
+        # Ping idle clients every --keepalive-time-s (30 s) and drop them after
+        # --keepalive-timeout-s (10 s) without an answer, so dead microphones behind NATs and
+        # load balancers free their streams.
+        ("grpc.keepalive_time_ms", _ms(config.keepalive_time_s)),
+        ("grpc.keepalive_timeout_ms", _ms(config.keepalive_timeout_s)),
         ("grpc.keepalive_permit_without_calls", 1),
         # Accept client keepalive pings as often as every 10 s (grpc's default is 5 min, which
         # makes clients with 10-30 s keepalives get GOAWAY too_many_pings).
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.max_pings_without_data", 0),
+        # Refuse to share a port with another process (grpc's default on Linux is to allow it,
+        # which hides a second server started by mistake).
+        ("grpc.so_reuseport", 0),
     ]
+    if config.max_connection_age_s > 0:
+        # After --max-connection-age-s (30 min, +-10 % jitter from gRPC) the server sends GOAWAY:
+        # clients open a new connection, which a load balancer may place on a newer replica.
+        # Calls already open get --max-connection-age-grace-s (default: the longest stream,
+        # --max-stream-duration-s) to finish, so no dictation is cut.
+        options += [
+            ("grpc.max_connection_age_ms", _ms(config.max_connection_age_s)),
+            ("grpc.max_connection_age_grace_ms", _ms(config.connection_age_grace_s)),
+        ]
+    return options
 
 
 def create_server(config: ServerConfig) -> Server:
     """Build the gRPC server with every service registered and bind it; returns the bound port."""
+    credentials = server_credentials(config)
+    keys = load_api_keys(config)
+    request_log = RequestLog(config.replica_id or f"{socket.gethostname()}:{config.port}", METHODS)
+    # Request log outermost, so refusals by authentication are logged and counted too.
+    chain: list[grpc.aio.ServerInterceptor] = [request_log]
+    if keys is not None:
+        chain.append(AuthInterceptor(keys))
+        log.info("authentication on: %d API key(s)", len(keys))
     state = ServerState()
     pool = InferencePool(config.inference_workers)
-    grpc_server = grpc.aio.server(options=channel_options(config))
+    grpc_server = grpc.aio.server(options=channel_options(config), interceptors=chain)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     recognition = Admission("recognition", config.max_streams)
@@ -91,23 +137,43 @@ def create_server(config: ServerConfig) -> Server:
     reflection.enable_server_reflection(
         (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server
     )
-    port = grpc_server.add_insecure_port(f"{config.host}:{config.port}")
+    port = _bind(grpc_server, f"{config.host}:{config.port}", credentials)
+    if not config.replica_id and config.port == 0:
+        request_log.replica = f"{socket.gethostname()}:{port}"  # the port is known only now
+    return Server(grpc_server, port, health_servicer, state, pool, config, request_log.replica)
+
+
+def _bind(grpc_server: grpc.aio.Server, address: str,
+          credentials: grpc.ServerCredentials | None) -> int:
+    try:
+        if credentials is None:
+            port = grpc_server.add_insecure_port(address)
+        else:
+            port = grpc_server.add_secure_port(address, credentials)
+    except RuntimeError as exc:  # grpc raises this when the port is taken
+        raise OSError(f"could not bind {address}: {exc}") from None
     if port == 0:
-        raise OSError(f"could not bind {config.host}:{config.port}")
-    return Server(grpc_server, port, health_servicer, state, pool, config)
+        raise OSError(f"could not bind {address}")
+    return port
 
 
 async def start(server: Server) -> None:
     """Start answering (health NOT_SERVING), load the models off the loop, then go SERVING."""
+    config = server.config
+    metrics.set_draining(False)
     await server.set_serving(False)
     await server.grpc_server.start()
-    log.info("listening on %s:%d; loading models from %s", server.config.host, server.port,
-             server.config.models_dir)
-    config = server.config
+    if config.metrics_port:
+        server.metrics_endpoint = metrics.serve_metrics(config.host, config.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", config.host, server.metrics_endpoint.port)
+    log.info("listening on %s:%d (%s, replica %s); loading models from %s", config.host,
+             server.port, "TLS" if config.tls else "plaintext", server.replica, config.models_dir)
     repository = await asyncio.to_thread(
         load_repository, config.models_dir, config.runtime, config.default_recognizer,
         config.default_voice,
     )
+    for model, seconds in repository.load_time_s.items():
+        metrics.set_model_load_time(model, seconds)
     server.state.set_repository(repository)
     await server.set_serving(True)
     log.info("serving %d recognizer(s) and %d voice(s)", len(repository.recognizers),
@@ -117,10 +183,13 @@ async def start(server: Server) -> None:
 async def drain(server: Server) -> None:
     """NOT_SERVING at once, refuse new calls, let open ones finish within the grace, stop."""
     log.info("draining (grace %.1f s)", server.config.grace_s)
+    metrics.set_draining(True)
     await server.set_serving(False)
     server.state.draining.set()
     await server.grpc_server.stop(server.config.grace_s)
     server.pool.shutdown()
+    if server.metrics_endpoint is not None:
+        server.metrics_endpoint.close()
     log.info("stopped")
 
 
@@ -135,6 +204,8 @@ async def serve(config: ServerConfig) -> int:
         await start(server)
     except BaseException:
         await server.grpc_server.stop(0)
+        if server.metrics_endpoint is not None:
+            server.metrics_endpoint.close()
         raise
     await stop.wait()
     await drain(server)

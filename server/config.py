@@ -1,8 +1,8 @@
-"""ServerConfig: the operator's choices (port, devices, limits, VAD defaults), validated once."""
+"""ServerConfig: the operator's choices (port, devices, limits, security, VAD), validated once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from voxserve.server.runtime import Device, RuntimeOptions
@@ -39,6 +39,23 @@ class ServerConfig:
     vad: str = "webrtc"
     vad_aggressiveness: int = 2
     interim_interval_ms: int = 500
+    # Connections. Keepalive pings find dead peers behind NATs and load balancers; a maximum
+    # connection age makes clients reconnect now and then, so new replicas get traffic.
+    keepalive_time_s: float = 30.0
+    keepalive_timeout_s: float = 10.0
+    max_connection_age_s: float = 1800.0  # 0 = connections live for ever
+    max_connection_age_grace_s: float | None = None  # None = max_stream_duration_s
+    # Security. Keys come from a file (one a line) and/or VOXSERVE_API_KEYS (comma separated;
+    # no flag, so keys never show in `ps`). With keys set, every RPC but health needs one.
+    api_keys_file: Path | None = None
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    tls_cert_file: Path | None = None  # PEM certificate chain; with tls_key_file turns TLS on
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None  # set: clients must show a certificate it signed
+    allow_insecure_tokens: bool = False  # tokens over plaintext (TLS ends at a proxy in front)
+    # Observability.
+    metrics_port: int = 0  # Prometheus endpoint on host:metrics_port; 0 = off
+    replica_id: str = ""  # sent as x-voxserve-replica; "" = hostname:port
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -58,6 +75,49 @@ class ServerConfig:
                      "max_synthesis_calls"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        self._check_connections()
+        self._check_security()
+
+    def _check_connections(self) -> None:
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port must be 0..65535, not {self.metrics_port}")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port")
+        if self.keepalive_time_s < 1 or self.keepalive_timeout_s < 1:
+            raise ValueError("keepalive_time_s and keepalive_timeout_s must be >= 1")
+        if self.max_connection_age_s < 0:
+            raise ValueError("max_connection_age_s must be >= 0 (0: unlimited)")
+        if self.max_connection_age_grace_s is not None and self.max_connection_age_grace_s < 0:
+            raise ValueError("max_connection_age_grace_s must be >= 0")
+
+    def _check_security(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        if any(not key.strip() for key in self.api_keys):
+            raise ValueError("api_keys must not contain empty keys")
+        if self.tokens_required and not self.tls and not self.allow_insecure_tokens:
+            raise ValueError(
+                "API keys are configured but TLS is off, so keys would cross the network in "
+                "plaintext: set --tls-cert-file and --tls-key-file, or --allow-insecure-tokens "
+                "when TLS ends at a proxy in front of the server"
+            )
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+    @property
+    def tokens_required(self) -> bool:
+        return bool(self.api_keys) or self.api_keys_file is not None
+
+    @property
+    def connection_age_grace_s(self) -> float:
+        """How long a connection past its age may finish its calls: the longest stream."""
+        if self.max_connection_age_grace_s is None:
+            return self.max_stream_duration_s
+        return self.max_connection_age_grace_s
 
     @property
     def runtime(self) -> RuntimeOptions:

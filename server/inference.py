@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
+
+from voxserve.server import metrics
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -21,7 +23,13 @@ class InferencePool:
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        submitted_s = time.perf_counter()
+
+        def job() -> T:
+            metrics.observe_queue_wait(time.perf_counter() - submitted_s)
+            return fn(*args, **kwargs)
+
+        return await loop.run_in_executor(self._executor, job)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -24,6 +24,9 @@ _CODES: tuple[tuple[type[errors.VoxserveError], grpc.StatusCode], ...] = (
     (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
 )
 INTERNAL_MESSAGE = "internal error; the server log has the details"
+# Sent with capacity refusals so proxies (Envoy retry_on) and clients know another replica may
+# take the call.
+RETRYABLE_METADATA = ("voxserve-retryable", "true")
 
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -38,7 +41,10 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
     code, message = status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
         log.error("%s failed", method, exc_info=exc)
-    await context.abort(code, message)
+    trailing = tuple(context.trailing_metadata() or ())  # keeps x-request-id and the replica
+    if isinstance(exc, errors.Overloaded):
+        trailing += (RETRYABLE_METADATA,)
+    await context.abort(code, message, trailing)
 
 
 def rpc(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import grpc
 
+from voxserve.server import metrics
 from voxserve.server.admission import Admission
 from voxserve.server.audio.encode import bytes_per_sample, check_output, encode
 from voxserve.server.audio.resample import resample
@@ -83,8 +85,12 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
         check_text(request.text, self._config.max_text_bytes, "--max-text-bytes")
         voice, encoding, rate_hz, options = self._prepare(request.config, streaming=False)
         with self._admission.slot():
+            started_s = time.perf_counter()
             samples = await self._pool.run(voice.synthesize, request.text, options)
             samples = await self._pool.run(resample, samples, voice.info.sample_rate_hz, rate_hz)
+            metrics.observe_real_time_factor(
+                "synthesis", time.perf_counter() - started_s, samples.size / rate_hz
+            )
         size = samples.size * bytes_per_sample(encoding)
         if size > self._config.max_synthesis_bytes:
             raise LimitExceeded(
@@ -114,9 +120,13 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                 raise InvalidArgument("text contains nothing to speak")
             offset_samples = 0
             for index, sentence in enumerate(sentences):
+                started_s = time.perf_counter()
                 spoken = await self._pool.run(voice.synthesize_sentence, index, sentence, options)
                 samples = await self._pool.run(
                     resample, spoken.audio, voice.info.sample_rate_hz, rate_hz
+                )
+                metrics.observe_real_time_factor(
+                    "synthesis", time.perf_counter() - started_s, samples.size / rate_hz
                 )
                 yield synthesizer_pb2.StreamingSynthesizeResponse(
                     audio=encode(samples, encoding, rate_hz),

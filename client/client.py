@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 
 from voxserve.client.connection import ConnectionOptions, open_channel
+from voxserve.client.retry import Replicas, RetryPolicy, call_with_retry
+from voxserve.client.streaming import StreamingRecognizer, StreamSettings
 from voxserve.v1 import (
     audio_pb2,
     models_pb2,
@@ -17,16 +21,42 @@ from voxserve.v1 import (
     synthesizer_pb2_grpc,
 )
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One channel to one server and the stubs on it."""
+
+    target: str
+    channel: grpc.Channel
+    recognizer: recognizer_pb2_grpc.RecognizerStub
+    synthesizer: synthesizer_pb2_grpc.SynthesizerStub
+    models: models_pb2_grpc.ModelsStub
+
+
+def connect(options: ConnectionOptions, target: str) -> Connection:
+    channel = open_channel(options, target)
+    return Connection(target, channel, recognizer_pb2_grpc.RecognizerStub(channel),
+                      synthesizer_pb2_grpc.SynthesizerStub(channel),
+                      models_pb2_grpc.ModelsStub(channel))
+
 
 class VoxClient:
-    """One channel to one server; thread-safe, reuse it. Use as a context manager to close."""
+    """Connections to a server (or several replicas); thread-safe, reuse it.
 
-    def __init__(self, options: ConnectionOptions | str = "localhost:50051") -> None:
+    Calls refused at capacity or by a draining or lost server are retried per `retry` on the
+    next target over a fresh connection. Use as a context manager to close.
+    """
+
+    def __init__(self, options: ConnectionOptions | str = "localhost:50051",
+                 retry: RetryPolicy | None = None) -> None:
         self.options = ConnectionOptions(options) if isinstance(options, str) else options
-        self.channel = open_channel(self.options)
-        self.recognizer = recognizer_pb2_grpc.RecognizerStub(self.channel)
-        self.synthesizer = synthesizer_pb2_grpc.SynthesizerStub(self.channel)
-        self.models = models_pb2_grpc.ModelsStub(self.channel)
+        self.retry = retry or RetryPolicy()
+        self.replicas: Replicas[Connection] = Replicas(
+            self.options.targets, lambda target: connect(self.options, target),
+            lambda connection: connection.channel.close(),
+        )
 
     def __enter__(self) -> VoxClient:
         return self
@@ -35,14 +65,44 @@ class VoxClient:
         self.close()
 
     def close(self) -> None:
-        self.channel.close()
+        self.replicas.close()
+
+    @property
+    def connection(self) -> Connection:
+        """The connection the next call starts on."""
+        return self.replicas.lease().connection
+
+    @property
+    def channel(self) -> grpc.Channel:
+        return self.connection.channel
+
+    @property
+    def recognizer(self) -> recognizer_pb2_grpc.RecognizerStub:
+        return self.connection.recognizer
+
+    @property
+    def synthesizer(self) -> synthesizer_pb2_grpc.SynthesizerStub:
+        return self.connection.synthesizer
+
+    @property
+    def models(self) -> models_pb2_grpc.ModelsStub:
+        return self.connection.models
+
+    def call(self, attempt: Callable[[Connection, float | None], T],
+             timeout_s: float | None = None) -> T:
+        """Run `attempt(connection, timeout_s_left)` with this client's retries."""
+        return call_with_retry(self.replicas, self.retry, attempt, timeout_s)
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         grpc.channel_ready_future(self.channel).result(timeout=timeout_s)
 
-    def list_models(self, kind: int = models_pb2.MODEL_KIND_UNSPECIFIED) -> list[models_pb2.ModelInfo]:
+    def list_models(
+        self, kind: int = models_pb2.MODEL_KIND_UNSPECIFIED
+    ) -> list[models_pb2.ModelInfo]:
         request = models_pb2.ListModelsRequest(kind=kind)
-        return list(self.models.ListModels(request, metadata=self.options.metadata()).models)
+        response = self.call(lambda c, t: c.models.ListModels(
+            request, timeout=t, metadata=self.options.metadata()))
+        return list(response.models)
 
     def recognize(
         self,
@@ -52,9 +112,19 @@ class VoxClient:
     ) -> recognizer_pb2.RecognizeResponse:
         """Transcribe a whole recording (a WAV/FLAC file's bytes, or raw audio per `config`)."""
         request = recognizer_pb2.RecognizeRequest(config=config, audio=audio)
-        return self.recognizer.Recognize(
-            request, timeout=timeout_s, metadata=self.options.metadata()
-        )
+        return self.call(lambda c, t: c.recognizer.Recognize(
+            request, timeout=t, metadata=self.options.metadata()), timeout_s)
+
+    def stream(
+        self,
+        config: StreamSettings | recognizer_pb2.StreamingRecognitionConfig,
+        audio: Iterable[bytes] | None = None,
+        timeout_s: float | None = None,
+    ) -> StreamingRecognizer:
+        """A live recognition call: iterate over its responses while it reads `audio`, or feed
+        it with send() and close(). Not retried: audio already sent cannot be sent again."""
+        return StreamingRecognizer(self.recognizer, config, audio=audio,
+                                   metadata=self.options.metadata(), timeout_s=timeout_s)
 
     def synthesize(
         self,
@@ -63,15 +133,27 @@ class VoxClient:
         timeout_s: float | None = None,
     ) -> synthesizer_pb2.SynthesizeResponse:
         request = synthesizer_pb2.SynthesizeRequest(text=text, config=config)
-        return self.synthesizer.Synthesize(
-            request, timeout=timeout_s, metadata=self.options.metadata()
-        )
+        return self.call(lambda c, t: c.synthesizer.Synthesize(
+            request, timeout=t, metadata=self.options.metadata()), timeout_s)
 
     def stream_synthesize(
         self, text: str, config: synthesizer_pb2.SynthesisConfig | None = None
     ) -> Iterator[synthesizer_pb2.StreamingSynthesizeResponse]:
+        """Audio sentence by sentence. A refusal before the first chunk is retried; an error
+        after it is raised (the audio already played cannot be taken back)."""
         request = synthesizer_pb2.StreamingSynthesizeRequest(text=text, config=config)
-        yield from self.synthesizer.StreamingSynthesize(request, metadata=self.options.metadata())
+        first, rest = self.call(lambda c, t: _first_and_rest(c.synthesizer.StreamingSynthesize(
+            request, timeout=t, metadata=self.options.metadata())))
+        if first is not None:
+            yield first
+            yield from rest
+
+
+def _first_and_rest(responses: Iterator[T]) -> tuple[T | None, Iterator[T]]:
+    """Wait for a stream's first message, so errors before it surface inside the retry."""
+    for first in responses:
+        return first, responses
+    return None, responses
 
 
 WAV = audio_pb2.AUDIO_ENCODING_WAV

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
+import signal
 import sys
+import threading
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import TextIO
 
 from google.protobuf import json_format
 
 from voxserve.client.client import VoxClient
+from voxserve.client.mic import AudioSource, FileSource, Microphone, SoundDevice
+from voxserve.client.streaming import StreamSettings
 from voxserve.v1 import audio_pb2, recognizer_pb2, synthesizer_pb2
 
 
@@ -21,16 +29,33 @@ def _client(args: argparse.Namespace) -> VoxClient:
 
 
 def add_transcribe(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", type=Path, help="WAV or FLAC file (or raw, see --raw-rate)")
+    parser.add_argument("file", nargs="?", type=Path,
+                        help="WAV or FLAC file (or raw, see --raw-rate)")
     parser.add_argument("--model", default="", help="recognizer name (default: the server's)")
     parser.add_argument("--language", default="", help="ISO 639-1 code (default: model's/detect)")
     parser.add_argument("--words", action="store_true", help="ask for word time offsets")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--raw-rate", type=int, default=0,
                         help="the file is raw 16-bit mono PCM at this rate (Hz)")
+    live = parser.add_argument_group(
+        "live recognition", "finals print as lines, interim text updates in place on a terminal;"
+        " Ctrl-C stops the audio and waits for the last final (twice: quit at once)")
+    live.add_argument("--stream", action="store_true",
+                      help="send FILE (16-bit WAV, or raw with --raw-rate) through"
+                      " StreamingRecognize, as fast as the server takes it")
+    live.add_argument("--realtime", action="store_true",
+                      help="with --stream: pace the file at real time, as a live source")
+    live.add_argument("--mic", action="store_true", help="stream the default microphone")
+    live.add_argument("--device", default=None,
+                      help="with --mic: input device name or index (default: the system's)")
+    live.add_argument("--chunk-ms", type=int, default=100, help="audio per message, ms")
+    live.add_argument("--min-silence-ms", type=int, default=0,
+                      help="silence that ends an utterance, ms (default: the server's)")
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
+    if args.mic or args.stream or args.realtime:
+        return run_live(args, live_source(args))
     if args.file is None:
         raise ValueError("give a FILE")
     config = recognizer_pb2.RecognitionConfig(
@@ -46,6 +71,123 @@ def run_transcribe(args: argparse.Namespace) -> int:
     else:
         print(response.transcript)
     return 0
+
+
+def live_source(args: argparse.Namespace) -> AudioSource:
+    """The microphone (--mic) or the file (--stream), checked against the other options."""
+    if args.mic:
+        if args.file is not None or args.stream or args.realtime:
+            raise ValueError("--mic streams the microphone: give no FILE, --stream or --realtime")
+        device = int(args.device) if args.device and args.device.isdigit() else args.device
+        return Microphone(SoundDevice(device), chunk_ms=args.chunk_ms)
+    if not args.stream:
+        raise ValueError("--realtime paces a streamed file: add --stream")
+    if args.file is None:
+        raise ValueError("--stream needs a FILE")
+    if args.raw_rate:
+        pcm, rate_hz, channels = args.file.read_bytes(), args.raw_rate, 1
+    else:
+        pcm, rate_hz, channels = read_wav_pcm16(args.file)
+    return FileSource(pcm, rate_hz, channels, chunk_ms=args.chunk_ms, realtime=args.realtime)
+
+
+def read_wav_pcm16(path: Path) -> tuple[bytes, int, int]:
+    """Samples, rate and channel count of a 16-bit PCM WAV file."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() != 2:
+                raise ValueError(f"{path}: --stream sends 16-bit PCM, not"
+                                 f" {8 * wav.getsampwidth()}-bit")
+            return wav.readframes(wav.getnframes()), wav.getframerate(), wav.getnchannels()
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"{path}: --stream reads 16-bit PCM WAV files (or raw PCM with"
+                         f" --raw-rate): {exc}") from None
+
+
+def run_live(args: argparse.Namespace, source: AudioSource, out: TextIO | None = None) -> int:
+    """Stream `source` and print what the server hears until it ends or Ctrl-C stops it."""
+    out = out or sys.stdout
+    display = LiveDisplay(out, json=args.json)
+    settings = StreamSettings(
+        sample_rate_hz=source.sample_rate_hz, channels=source.channels, model=args.model,
+        language=args.language, words=args.words, interim_results=display.shows_interims,
+        endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=args.min_silence_ms),
+    )
+    with _client(args) as client, interrupt_stops(source):
+        try:
+            with client.stream(settings, audio=source.chunks()) as stream:
+                for response in stream:
+                    display.show(response)
+        finally:
+            source.stop()  # the call may end first (an error): release the microphone
+            display.close()
+    return 0
+
+
+@contextlib.contextmanager
+def interrupt_stops(source: AudioSource) -> Iterator[None]:
+    """While inside: the first Ctrl-C stops the source (the stream then flushes its last final
+    and ends), a second one raises KeyboardInterrupt. Only the main thread gets signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        source.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class LiveDisplay:
+    """Prints a stream's results: final transcripts as lines; on a terminal the open utterance's
+    interim text is redrawn in place on the last line. With json, every response as one line."""
+
+    def __init__(self, out: TextIO, json: bool = False) -> None:
+        self._out = out
+        self._json = json
+        self._tty = out.isatty() and not json
+        self._interim = False
+
+    @property
+    def shows_interims(self) -> bool:
+        return self._tty or self._json
+
+    def show(self, response: recognizer_pb2.StreamingRecognizeResponse) -> None:
+        if self._json:
+            self._out.write(json_format.MessageToJson(
+                response, preserving_proto_field_name=True, indent=None) + "\n")
+        elif response.HasField("result"):
+            result = response.result
+            if result.is_final:
+                self._clear()
+                if result.transcript:
+                    self._out.write(result.transcript + "\n")
+            elif self._tty:
+                self._clear()
+                self._out.write(_tail(result.transcript, shutil.get_terminal_size().columns - 1))
+                self._interim = True
+        self._out.flush()
+
+    def close(self) -> None:
+        self._clear()
+        self._out.flush()
+
+    def _clear(self) -> None:
+        if self._interim:
+            self._out.write("\r\x1b[K")  # carriage return, erase to the end of the line
+            self._interim = False
+
+
+def _tail(text: str, width: int) -> str:
+    """The end of `text` in `width` columns: the newest words of a long interim stay in view."""
+    if len(text) <= width:
+        return text
+    return "\u2026" + text[len(text) - max(0, width - 1):]
 
 
 def add_synthesize(parser: argparse.ArgumentParser) -> None:

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+from collections.abc import AsyncIterator
 
 import grpc
+import numpy as np
 
 from voxserve.server.admission import Admission
-from voxserve.server.asr.types import TranscribeOptions, Transcript
+from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
-from voxserve.server.errors import LimitExceeded
+from voxserve.server.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
+from voxserve.server.servicers.streaming import (
+    InterimBudget,
+    LiveStream,
+    Outcome,
+    SharedSilero,
+    StreamLimits,
+)
 from voxserve.server.state import ServerState
 from voxserve.server.status import rpc
+from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
+from voxserve.server.streaming.session import (
+    EndOfSingleUtterance,
+    Recognizer,
+    StreamOptions,
+    StreamResult,
+    StreamSession,
+)
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
 ENCODINGS = {
@@ -23,6 +42,17 @@ ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_WAV: "wav",
     audio_pb2.AUDIO_ENCODING_FLAC: "flac",
 }
+DETECTORS = {
+    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_WEBRTC: "webrtc",
+    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_SILERO: "silero",
+}
+SPEECH_EVENTS = {
+    SpeechStarted: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
+    SpeechEnded: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED,
+    EndOfSingleUtterance: recognizer_pb2.SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE,
+}
+# Transcribing no audio checks the options (the language) without running the model.
+NO_AUDIO = np.zeros(0, dtype=np.float32)
 
 
 def encoding_name(encoding: int) -> str:
@@ -36,11 +66,13 @@ def ms(seconds: float) -> int:
 
 def transcribe_options(config: recognizer_pb2.RecognitionConfig) -> TranscribeOptions:
     return TranscribeOptions(
-        language=config.language_code or None, word_timestamps=config.enable_word_time_offsets
+        language=config.language_code.strip() or None,
+        word_timestamps=config.enable_word_time_offsets,
     )
 
 
-def words_pb(segment_words: tuple, offset_s: float = 0.0) -> list[recognizer_pb2.WordInfo]:
+def words_pb(segment_words: tuple[Word, ...], offset_s: float = 0.0
+             ) -> list[recognizer_pb2.WordInfo]:
     return [
         recognizer_pb2.WordInfo(
             word=w.word.strip(), start_offset_ms=ms(offset_s + w.start_s),
@@ -71,6 +103,107 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
     )
 
 
+def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
+                   server: ServerConfig) -> StreamOptions:
+    """A stream's settings: the client's, with zero or unset fields taken from the server."""
+    config, endpointing = streaming.config, streaming.endpointing
+    defaults = EndpointingOptions()
+    return StreamOptions(
+        encoding=encoding_name(config.encoding),
+        sample_rate_hz=config.sample_rate_hz,
+        channels=config.audio_channel_count or 1,
+        interim_results=streaming.interim_results,
+        interim_interval_ms=streaming.interim_interval_ms or server.interim_interval_ms,
+        single_utterance=streaming.single_utterance,
+        endpointing=EndpointingOptions(
+            detector=detector_name(endpointing.detector, server.vad),
+            vad_aggressiveness=(endpointing.vad_aggressiveness
+                                if endpointing.HasField("vad_aggressiveness")
+                                else server.vad_aggressiveness),
+            min_silence_ms=endpointing.min_silence_ms or defaults.min_silence_ms,
+            speech_pad_ms=(endpointing.speech_pad_ms if endpointing.HasField("speech_pad_ms")
+                           else defaults.speech_pad_ms),
+            max_utterance_ms=endpointing.max_utterance_ms or defaults.max_utterance_ms,
+            min_speech_ms=endpointing.min_speech_ms or defaults.min_speech_ms,
+        ),
+        transcribe=transcribe_options(config),
+    )
+
+
+def detector_name(detector: int, server_default: str) -> str:
+    if detector == recognizer_pb2.VOICE_ACTIVITY_DETECTOR_UNSPECIFIED:
+        return server_default
+    try:
+        return DETECTORS[detector]
+    except KeyError:
+        raise InvalidArgument(
+            f"endpointing.detector {detector} is unknown; use WEBRTC or SILERO"
+        ) from None
+
+
+async def first_config(
+    requests: AsyncIterator[recognizer_pb2.StreamingRecognizeRequest], timeout_s: float
+) -> recognizer_pb2.StreamingRecognitionConfig:
+    """The stream's first message, which must be its config."""
+    try:
+        first = await asyncio.wait_for(anext(requests, None), timeout_s)
+    except TimeoutError:
+        raise DeadlineExceeded(
+            f"no streaming_config within {timeout_s:g} s of the stream's start"
+            " (--first-message-timeout-s)"
+        ) from None
+    if first is None:
+        raise InvalidArgument("the stream ended before its first message, streaming_config")
+    if first.WhichOneof("streaming_request") != "streaming_config":
+        raise InvalidArgument(
+            "the first message of a stream must carry streaming_config; audio_content follows it"
+        )
+    return first.streaming_config
+
+
+async def audio_chunks(
+    requests: AsyncIterator[recognizer_pb2.StreamingRecognizeRequest], max_bytes: int
+) -> AsyncIterator[bytes]:
+    """The audio of the messages after the config, each checked against the size limit."""
+    async for request in requests:
+        if request.WhichOneof("streaming_request") == "streaming_config":
+            raise InvalidArgument("streaming_config may only be the first message of a stream")
+        audio = request.audio_content
+        if len(audio) > max_bytes:
+            raise LimitExceeded(
+                f"an audio message is {len(audio)} bytes; the limit is {max_bytes} bytes"
+                " (--max-message-audio-bytes): send smaller chunks, about 100 ms each"
+            )
+        if audio:
+            yield audio
+
+
+def streaming_response(outcome: Outcome) -> recognizer_pb2.StreamingRecognizeResponse:
+    if isinstance(outcome, StreamResult):
+        return recognizer_pb2.StreamingRecognizeResponse(result=streaming_result(outcome))
+    return recognizer_pb2.StreamingRecognizeResponse(
+        speech_event=recognizer_pb2.SpeechEvent(
+            type=SPEECH_EVENTS[type(outcome)],
+            offset_ms=ms(outcome.offset_s),
+            utterance_index=outcome.utterance_index,
+        )
+    )
+
+
+def streaming_result(result: StreamResult) -> recognizer_pb2.StreamingRecognitionResult:
+    return recognizer_pb2.StreamingRecognitionResult(
+        transcript=result.text.strip(),
+        is_final=result.is_final,
+        stability=result.stability,
+        utterance_index=result.utterance_index,
+        start_offset_ms=ms(result.start_s),
+        end_offset_ms=ms(result.end_s),
+        confidence=result.confidence,
+        words=words_pb(result.words),  # already in stream offsets
+        language_code=result.language,
+    )
+
+
 class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
     def __init__(self, state: ServerState, pool: InferencePool, config: ServerConfig,
                  admission: Admission) -> None:
@@ -78,6 +211,9 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self._pool = pool
         self._config = config
         self._admission = admission
+        self._silero = SharedSilero(pool)
+        self._interim_budget = InterimBudget.for_pool(pool)
+        self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s)
 
     @rpc
     async def Recognize(
@@ -99,3 +235,38 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
             )
             transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)
         return recognize_response(transcript, recognizer.info.name)
+
+    async def load_silero(self) -> None:
+        """Load Silero VAD now (start-up, when it is the server's --vad): a missing model then
+        fails start-up instead of the streams that ask for it. Without this call it is loaded
+        on the first stream that needs it."""
+        await self._silero.load()
+
+    @rpc
+    async def StreamingRecognize(
+        self,
+        requests: AsyncIterator[recognizer_pb2.StreamingRecognizeRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[recognizer_pb2.StreamingRecognizeResponse]:
+        with self._admission.slot():  # held for the stream's whole life
+            requests = aiter(requests)
+            streaming = await first_config(requests, self._config.first_message_timeout_s)
+            session = await self._open_session(streaming)
+            chunks = audio_chunks(requests, self._config.max_message_audio_bytes)
+            stream = LiveStream(session, chunks, self._pool, self._interim_budget, self._limits,
+                                self._state.draining)
+            async with contextlib.aclosing(stream.outcomes()) as outcomes:
+                async for outcome in outcomes:
+                    yield streaming_response(outcome)
+
+    async def _open_session(
+        self, streaming: recognizer_pb2.StreamingRecognitionConfig
+    ) -> StreamSession:
+        """Check the config (every refusal comes before any result) and start the session."""
+        options = stream_options(streaming, self._config)
+        recognizer: Recognizer = self._state.repository.recognizer(streaming.config.model)
+        await self._pool.run(recognizer.transcribe, NO_AUDIO, options.transcribe)
+        silero = None
+        if options.endpointing.detector == "silero":
+            silero = await self._silero.get()
+        return StreamSession(recognizer, options, silero=silero)

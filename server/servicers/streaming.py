@@ -1,0 +1,370 @@
+"""LiveStream: one StreamingRecognize call's pipeline, from audio chunks to events and results.
+
+A reader task takes audio chunks from the client, feeds the stream's StreamSession and hands its
+actions over through a bounded feed; the decoder loop (the call's own task) runs each decode
+request on the shared inference pool and yields what the client should hear. Reading goes on
+while a decode runs, so a client sending faster than real time is processed, and the feed's
+bound pushes back on it (gRPC flow control) when decoding falls behind.
+
+How a stream ends:
+- half-close, drain (`draining` set) or a single utterance done: finals for all audio received
+  are sent, then the call ends OK;
+- a limit crossed or a bad message (the chunk iterator raises a VoxserveError), or no audio for
+  `idle_timeout_s` (DeadlineExceeded): finals for the audio already received are sent first,
+  then the error ends the call;
+- the client cancels: the call's task is cancelled and the reader task with it, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from voxserve.server import metrics
+from voxserve.server.asr.types import Transcript
+from voxserve.server.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    LimitExceeded,
+    ModelLoadError,
+    VoxserveError,
+)
+from voxserve.server.inference import InferencePool
+from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
+from voxserve.server.streaming.session import (
+    Action,
+    DecodeRequest,
+    EndOfSingleUtterance,
+    FinalRequest,
+    InterimRequest,
+    StreamResult,
+    StreamSession,
+)
+from voxserve.server.streaming.vad import SileroModel
+
+log = logging.getLogger("voxserve.streaming")
+
+# Actions (speech events and final requests) waiting between reader and decoder. Each final
+# holds at most max_utterance_ms of audio (20 s = 1.25 MiB of float32 by default), so this
+# bounds a stream's queued audio to a few MiB; interims never queue (only the newest is kept).
+FEED_CAPACITY = 8
+_BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1}
+
+Outcome: TypeAlias = SpeechStarted | SpeechEnded | EndOfSingleUtterance | StreamResult
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """The operator's limits on one stream (from ServerConfig)."""
+
+    idle_timeout_s: float
+    max_duration_s: float
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout_s <= 0 or self.max_duration_s <= 0:
+            raise ValueError("idle_timeout_s and max_duration_s must be > 0")
+
+
+@dataclass(frozen=True, eq=False)
+class _Entry:
+    """An action and when the reader produced it (perf_counter seconds)."""
+
+    action: Action
+    heard_s: float
+
+
+@dataclass(frozen=True, eq=False)
+class _End:
+    """The reader is done; `error` (if any) ends the call once the feed is drained."""
+
+    error: BaseException | None
+
+
+class ActionFeed:
+    """Reader -> decoder hand-over: a bounded FIFO of events and finals, plus the newest interim.
+
+    An interim replaces the one waiting (a newer one makes it stale) and never blocks the reader.
+    The decoder takes queued actions first, then the waiting interim, then the end: anything
+    queued was produced before the waiting interim or makes it stale.
+    """
+
+    def __init__(self, capacity: int = FEED_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._capacity = capacity
+        self._queue: collections.deque[_Entry] = collections.deque()
+        self._interim: _Entry | None = None
+        self._end: _End | None = None
+        self._changed = asyncio.Condition()
+
+    async def put(self, action: Action, heard_s: float) -> None:
+        """Hand over one action; waits while `capacity` actions are queued (not for interims)."""
+        async with self._changed:
+            if isinstance(action, InterimRequest):
+                self._interim = _Entry(action, heard_s)
+            else:
+                await self._changed.wait_for(lambda: len(self._queue) < self._capacity)
+                self._queue.append(_Entry(action, heard_s))
+            self._changed.notify_all()
+
+    async def end(self, error: BaseException | None) -> None:
+        """No more actions; the decoder gets `_End` once it has taken everything before it."""
+        async with self._changed:
+            self._end = _End(error)
+            self._changed.notify_all()
+
+    @property
+    def overtaken(self) -> bool:
+        """An action is queued or the end is set: a waiting interim is stale."""
+        return bool(self._queue) or self._end is not None
+
+    async def wait_overtaken(self) -> None:
+        """Wait until an action is queued or the end is set: a waiting interim is then stale."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.overtaken)
+
+    async def get(self) -> _Entry | _End:
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: bool(self._queue) or self._interim is not None or self._end is not None
+            )
+            self._changed.notify_all()
+            if self._queue:
+                return self._queue.popleft()
+            if self._interim is not None:
+                entry, self._interim = self._interim, None
+                return entry
+            assert self._end is not None
+            return self._end
+
+
+class SharedSilero:
+    """Silero VAD's shared ONNX session: loaded off the loop once, on first use or at start-up
+    (load()), then kept for the server's life."""
+
+    def __init__(self, pool: InferencePool) -> None:
+        self._pool = pool
+        self._model: SileroModel | None = None
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> SileroModel:
+        """The model, loaded now if it is not yet; ModelLoadError when it cannot be."""
+        async with self._lock:
+            if self._model is None:
+                self._model = await self._pool.run(SileroModel.load)
+                log.info("loaded Silero VAD from %s", self._model.path)
+            return self._model
+
+    async def get(self) -> SileroModel:
+        """The model for a stream that asked for it; InvalidArgument when it cannot be had."""
+        try:
+            return await self.load()
+        except ModelLoadError as exc:
+            log.error("Silero VAD cannot be loaded: %s", exc)
+            raise InvalidArgument(
+                "endpointing.detector SILERO is not available on this server; use WEBRTC"
+            ) from exc
+
+
+class InterimBudget:
+    """Interim decodes allowed in flight server-wide: one fewer than the pool's workers (at
+    least one), so a final always finds a worker that no interim holds. An interim that finds
+    no room is skipped; the next one carries newer audio anyway. Thread-safe: workers release.
+    """
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("slots must be >= 1")
+        self.slots = slots
+        self._free = slots
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_pool(cls, pool: InferencePool) -> InterimBudget:
+        return cls(max(1, pool.workers - 1))
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._free = min(self.slots, self._free + 1)
+
+
+class LiveStream:
+    """One stream's reader task and decoder loop; `outcomes()` runs it to the end."""
+
+    def __init__(self, session: StreamSession, chunks: AsyncIterator[bytes], pool: InferencePool,
+                 budget: InterimBudget, limits: StreamLimits, draining: asyncio.Event) -> None:
+        self._session = session
+        self._chunks = chunks
+        self._pool = pool
+        self._budget = budget
+        self._limits = limits
+        self._draining = draining
+        self._feed = ActionFeed()
+        # Silero runs an ONNX model per 32 ms frame inside push(): that goes to the pool too, and
+        # the lock keeps the session's event-loop-only calls from overlapping it.
+        self._offload_push = session.options.endpointing.detector == "silero"
+        self._session_lock = asyncio.Lock()
+        options = session.options
+        width = _BYTES_PER_SAMPLE[options.encoding]
+        self._bytes_per_s = width * options.channels * options.sample_rate_hz
+
+    async def outcomes(self) -> AsyncIterator[Outcome]:
+        """Speech events and results in stream order; raises the error that ended the stream."""
+        drain_wait = asyncio.ensure_future(self._draining.wait())
+        reader = asyncio.create_task(self._read(drain_wait))
+        try:
+            while True:
+                entry = await self._feed.get()
+                if isinstance(entry, _End):
+                    if entry.error is not None:
+                        raise entry.error
+                    return
+                outcome = await self._outcome(entry)
+                if outcome is not None:
+                    yield outcome
+        finally:
+            # Client cancellation lands here too: stop reading and waiting at once.
+            reader.cancel()
+            drain_wait.cancel()
+
+    async def _outcome(self, entry: _Entry) -> Outcome | None:
+        action = entry.action
+        if isinstance(action, InterimRequest):
+            return await self._interim(action)
+        if not isinstance(action, FinalRequest):
+            return action
+        started_s = time.perf_counter()
+        transcript = await self._pool.run(self._session.transcribe, action)
+        metrics.observe_real_time_factor(
+            "recognition", time.perf_counter() - started_s, action.end_s - action.start_s)
+        async with self._session_lock:
+            result = self._session.result(action, transcript)
+        metrics.observe_final_latency(time.perf_counter() - entry.heard_s)
+        return result
+
+    async def _interim(self, request: InterimRequest) -> StreamResult | None:
+        """The interim's result; None when it is stale, heard no words, found no room in the
+        interim budget, or was overtaken.
+
+        Stale before decoding: a newer interim waits in the feed (decode that one instead).
+        After decoding, only the utterance's end makes it stale: a newer interim may exist, but
+        whenever decoding takes longer than the interim interval that is always so, and the
+        client would never see one. An interim still decoding when a speech end or a final is
+        queued is abandoned so that the final need not wait for it: it returns at once if it
+        has not reached a worker yet, else finishes there with its result dropped.
+        """
+        if not await self._is_current(request) or not self._budget.take():
+            return None
+        abandoned = threading.Event()
+
+        def decode_unless_abandoned() -> Transcript | None:
+            try:
+                return None if abandoned.is_set() else self._session.transcribe(request)
+            finally:
+                self._budget.release()
+
+        decode = asyncio.ensure_future(self._pool.run(decode_unless_abandoned))
+        overtaken = asyncio.ensure_future(self._feed.wait_overtaken())
+        try:
+            await asyncio.wait((decode, overtaken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            overtaken.cancel()
+            if not decode.done():  # overtaken, or the call was cancelled
+                abandoned.set()
+                decode.add_done_callback(_discard)
+        transcript = decode.result() if decode.done() else None
+        if transcript is None or self._feed.overtaken:
+            return None
+        async with self._session_lock:
+            result = self._session.result(request, transcript)
+        return result if result.text else None
+
+    async def _is_current(self, request: DecodeRequest) -> bool:
+        async with self._session_lock:
+            return self._session.is_current(request)
+
+    async def _read(self, drain_wait: asyncio.Future[Literal[True]]) -> None:
+        """The reader task: chunks into the session, actions into the feed, then the end."""
+        error: BaseException | None = None
+        try:
+            await self._pump(drain_wait)
+        except VoxserveError as exc:  # a limit or a bad message: flush what was heard first
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - the session's state is unknown: no flush
+            await self._feed.end(exc)
+            return
+        try:
+            await self._put(await self._run_session(self._session.finish))
+        except Exception as exc:  # noqa: BLE001 - handed to the decoder, which raises it
+            error = error or exc
+        await self._feed.end(error)
+
+    async def _pump(self, drain_wait: asyncio.Future[Literal[True]]) -> None:
+        while not self._session.done:
+            chunk = await self._next_chunk(drain_wait)
+            if chunk is None:
+                return
+            self._check_duration(len(chunk))
+            await self._put(await self._run_session(self._session.push, chunk))
+
+    async def _next_chunk(self, drain_wait: asyncio.Future[Literal[True]]) -> bytes | None:
+        """The next audio chunk; None at half-close or once the server drains."""
+        if drain_wait.done():
+            return None
+        read = asyncio.ensure_future(anext(self._chunks, None))
+        try:
+            done, _ = await asyncio.wait(
+                (read, drain_wait), timeout=self._limits.idle_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if not read.done():
+                read.cancel()
+        if read in done:
+            return read.result()
+        if drain_wait in done:
+            return None
+        raise DeadlineExceeded(
+            f"no audio for {self._limits.idle_timeout_s:g} s (--stream-idle-timeout-s); the"
+            " stream was ended"
+        )
+
+    def _check_duration(self, chunk_bytes: int) -> None:
+        limit_s = self._limits.max_duration_s
+        if self._session.received_s + chunk_bytes / self._bytes_per_s > limit_s + 1e-9:
+            raise LimitExceeded(
+                f"stream audio passed {limit_s:g} s (--max-stream-duration-s); start a new"
+                " stream to go on"
+            )
+
+    async def _run_session(self, step: Callable[..., list[Action]], *args: bytes) -> list[Action]:
+        """session.push / session.finish: on the pool for Silero; inline for WebRTC, which costs
+        about 1 ms per second of audio (measured), too little to be worth a thread hop."""
+        if not self._offload_push:
+            return list(step(*args))
+        async with self._session_lock:
+            return list(await self._pool.run(step, *args))
+
+    async def _put(self, actions: list[Action]) -> None:
+        heard_s = time.perf_counter()
+        for action in actions:
+            await self._feed.put(action, heard_s)
+
+
+def _discard(future: asyncio.Future[Transcript | None]) -> None:
+    """Retrieve an abandoned decode's outcome, so a failure is not reported as unhandled."""
+    if not future.cancelled():
+        future.exception()

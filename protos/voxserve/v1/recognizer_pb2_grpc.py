@@ -30,7 +30,8 @@ class RecognizerStub:
 
     Errors are gRPC status codes: INVALID_ARGUMENT for a bad config or undecodable audio,
     NOT_FOUND for an unknown model, RESOURCE_EXHAUSTED when the server is at capacity or a
-    limit is crossed, UNAVAILABLE while the server drains.
+    limit is crossed, UNAVAILABLE while the server drains, DEADLINE_EXCEEDED when a stream's
+    config or audio does not arrive within --first-message-timeout-s / --stream-idle-timeout-s.
     """
 
     def __init__(self, channel):
@@ -56,7 +57,8 @@ class RecognizerServicer:
 
     Errors are gRPC status codes: INVALID_ARGUMENT for a bad config or undecodable audio,
     NOT_FOUND for an unknown model, RESOURCE_EXHAUSTED when the server is at capacity or a
-    limit is crossed, UNAVAILABLE while the server drains.
+    limit is crossed, UNAVAILABLE while the server drains, DEADLINE_EXCEEDED when a stream's
+    config or audio does not arrive within --first-message-timeout-s / --stream-idle-timeout-s.
     """
 
     def Recognize(self, request, context):
@@ -101,7 +103,8 @@ class Recognizer:
 
     Errors are gRPC status codes: INVALID_ARGUMENT for a bad config or undecodable audio,
     NOT_FOUND for an unknown model, RESOURCE_EXHAUSTED when the server is at capacity or a
-    limit is crossed, UNAVAILABLE while the server drains.
+    limit is crossed, UNAVAILABLE while the server drains, DEADLINE_EXCEEDED when a stream's
+    config or audio does not arrive within --first-message-timeout-s / --stream-idle-timeout-s.
     """
 
     @staticmethod

@@ -1,0 +1,1 @@
+"""Whisper speech recognition in ONNX Runtime: features, tokenizer, decoding, timing, engine."""

@@ -1,0 +1,252 @@
+"""Greedy decoding of one audio window: Whisper's logit rules, KV-cached steps, loop guards."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.features import FRAMES_PER_SECOND
+from voxserve.server.asr.network import CrossCache, WhisperNetwork
+from voxserve.server.asr.tokenizer import WhisperTokenizer
+
+TIME_PRECISION_S = 0.02  # one encoder position = two 10 ms mel frames
+# A window may sample at most this many tokens per second of audio it holds (plus a base):
+# fast English runs near 4 words/s, about 6 tokens/s with timestamps; the slack covers more.
+_MAX_TOKENS_PER_S = 12.0
+_MAX_TOKENS_BASE = 16
+# A block of n text tokens repeated ceil(_LOOP_MIN_TOKENS / n) times (and at least
+# _LOOP_MIN_REPEATS times) at the end of the text is a decoding loop: one token 12 times, a
+# phrase of 6 or more tokens twice in a row (short windows tend to repeat their last sentence).
+_LOOP_MIN_TOKENS = 12
+_LOOP_MIN_REPEATS = 2
+_LOOP_MAX_BLOCK = 32
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    """What to decode in one window."""
+
+    sot_sequence: tuple[int, ...]
+    content_frames: int  # mel frames of real audio in the window (the rest is padding)
+    without_timestamps: bool
+    max_initial_timestamp_s: float
+    temperature: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """Sampled tokens of one window (no sot sequence, no eot) and their scores."""
+
+    tokens: tuple[int, ...]
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+    looped: bool  # stopped by the repetition guard or the token budget
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes over zlib-compressed bytes: repetitive text compresses well (whisper's check)."""
+    data = text.encode("utf-8")
+    if not data:
+        return 0.0
+    return len(data) / len(zlib.compress(data))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable log-softmax of a 1-D or 2-D array, along the last axis."""
+    shifted = logits.astype(np.float64) - np.max(logits, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def max_tokens_for(content_frames: int, config: WhisperConfig) -> int:
+    """Token budget of a window, proportional to the audio it holds."""
+    seconds = content_frames / FRAMES_PER_SECOND
+    budget = _MAX_TOKENS_BASE + math.ceil(_MAX_TOKENS_PER_S * seconds)
+    return min(config.max_text_tokens, budget)
+
+
+def repeated_block(text_tokens: list[int]) -> tuple[int, int] | None:
+    """(start of the second copy, block length) of a block repeating at the end of the text."""
+    n = len(text_tokens)
+    for block in range(1, min(_LOOP_MAX_BLOCK, n // _LOOP_MIN_REPEATS) + 1):
+        repeats = max(_LOOP_MIN_REPEATS, math.ceil(_LOOP_MIN_TOKENS / block))
+        span = block * repeats
+        if span > n:
+            continue
+        tail = text_tokens[n - span :]
+        unit = tail[:block]
+        if all(tail[i] == unit[i % block] for i in range(span)):
+            return n - span + block, block
+    return None
+
+
+class LogitRules:
+    """Whisper's logit filters: blank and symbol suppression and the timestamp grammar."""
+
+    def __init__(self, config: WhisperConfig, request: WindowRequest) -> None:
+        special = config.special
+        self._eot = special.eot
+        self._ts_begin = special.timestamp_begin
+        self._no_timestamps = special.no_timestamps
+        self._without_timestamps = request.without_timestamps
+        self._suppress = np.asarray(config.suppress_tokens, dtype=np.int64)
+        self._suppress_begin = np.asarray(config.suppress_tokens_at_begin, dtype=np.int64)
+        self._max_initial = round(request.max_initial_timestamp_s / TIME_PRECISION_S)
+        # timestamps past the real audio in this window are impossible
+        self._max_timestamp = math.ceil(request.content_frames / 2)
+
+    def apply(self, logits: np.ndarray, sampled: list[int]) -> None:
+        """Mask forbidden tokens in one row of `logits` (in place), given the tokens so far."""
+        if not sampled:
+            logits[self._suppress_begin] = -np.inf
+        logits[self._suppress] = -np.inf
+        if self._without_timestamps:
+            logits[self._ts_begin :] = -np.inf
+            return
+        logits[self._no_timestamps] = -np.inf
+        self._apply_timestamp_grammar(logits, sampled)
+
+    def _apply_timestamp_grammar(self, logits: np.ndarray, sampled: list[int]) -> None:
+        ts = self._ts_begin
+        last_ts = len(sampled) >= 1 and sampled[-1] >= ts
+        penultimate_ts = len(sampled) < 2 or sampled[-2] >= ts
+        if last_ts:
+            if penultimate_ts:  # a pair is closed: text must follow
+                logits[ts:] = -np.inf
+            else:  # an open timestamp must be closed before eot / text
+                logits[: self._eot] = -np.inf
+        stamps = [t for t in sampled if t >= ts]
+        if stamps:
+            # timestamps never decrease; a new segment must have nonzero length
+            floor = stamps[-1] if (last_ts and not penultimate_ts) else stamps[-1] + 1
+            logits[ts:floor] = -np.inf
+        if not sampled:
+            logits[:ts] = -np.inf  # the first token is a timestamp
+            logits[ts + self._max_initial + 1 :] = -np.inf
+        logits[ts + self._max_timestamp + 1 :] = -np.inf
+        logprobs = log_softmax(logits)
+        stamp_logprob = np.logaddexp.reduce(logprobs[ts:])
+        if stamp_logprob > np.max(logprobs[:ts]):
+            logits[:ts] = -np.inf
+
+
+class GreedyDecoder:
+    """Picks tokens one step at a time: `push(logits)` returns the next token or None at the end."""
+
+    def __init__(self, rules: LogitRules, eot: int, max_tokens: int, temperature: float,
+                 seed: int, sentence_ends: frozenset[int] = frozenset()) -> None:
+        self._rules = rules
+        self._eot = eot
+        self._sentence_ends = sentence_ends
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._rng = np.random.default_rng(seed) if temperature > 0 else None
+        self.tokens: list[int] = []
+        self._logprobs: list[float] = []  # of each token in self.tokens
+        self._eot_logprob = 0.0
+        self._text_positions: list[int] = []  # indexes of text tokens in self.tokens
+        self.looped = False
+
+    @property
+    def sum_logprob(self) -> float:
+        """Log probability of the kept tokens and of the closing eot (whisper's score)."""
+        return float(sum(self._logprobs)) + self._eot_logprob
+
+    def push(self, logits: np.ndarray) -> int | None:
+        """Choose the token that follows; None when the window is finished."""
+        logits = logits.astype(np.float32, copy=True)
+        self._rules.apply(logits, self.tokens)
+        logprobs = log_softmax(logits)
+        token = self._choose(logits)
+        if token == self._eot:
+            self._eot_logprob = float(logprobs[token])
+            return None
+        self.tokens.append(token)
+        self._logprobs.append(float(logprobs[token]))
+        if token < self._eot:
+            self._text_positions.append(len(self.tokens) - 1)
+            if self._cut_loop():
+                return None
+        if len(self.tokens) >= self._max_tokens:
+            self.looped = True
+            return None
+        return token
+
+    def _choose(self, logits: np.ndarray) -> int:
+        if self._rng is None:
+            return int(np.argmax(logits))
+        scaled = log_softmax(logits / self._temperature)
+        probs = np.exp(scaled)
+        return int(self._rng.choice(len(probs), p=probs / probs.sum()))
+
+    def _cut_loop(self) -> bool:
+        """Drop the repeats of a loop, keeping one copy; a copy that the loop entered mid-way
+        (its last sentence end is not its last token) is cut back to that sentence end, so
+        "A. The A. The" keeps "A." rather than "A. The"."""
+        text = [self.tokens[i] for i in self._text_positions]
+        found = repeated_block(text)
+        if found is None:
+            return False
+        keep, block = found
+        for k in range(keep - 1, keep - block - 1, -1):
+            if text[k] in self._sentence_ends:
+                keep = k + 1
+                break
+        cut = self._text_positions[keep]
+        del self.tokens[cut:]
+        del self._logprobs[cut:]
+        del self._text_positions[keep:]
+        self.looped = True
+        return True
+
+
+def no_speech_probability(logits_at_sot: np.ndarray, no_speech: int) -> float:
+    """Probability of <|nospeech|> right after <|startoftranscript|> (whisper's VAD signal)."""
+    return float(np.exp(log_softmax(logits_at_sot)[no_speech]))
+
+
+def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig,
+                  request: WindowRequest, tokenizer: WhisperTokenizer) -> WindowResult:
+    """Greedy (or sampled, temperature > 0) decoding of one encoded window."""
+    special = config.special
+    sot = list(request.sot_sequence)
+    prefix = sot + [special.no_timestamps] if request.without_timestamps else sot
+    decoder = GreedyDecoder(
+        LogitRules(config, request),
+        special.eot,
+        max_tokens_for(request.content_frames, config),
+        request.temperature,
+        request.seed,
+        tokenizer.sentence_end_ids,
+    )
+    out = network.decode(prefix, network.empty_cache(), cross)
+    no_speech = no_speech_probability(out.logits[sot.index(special.sot)], special.no_speech)
+    token = decoder.push(out.logits[-1])
+    cache = out.cache
+    while token is not None:
+        out = network.decode([token], cache, cross)
+        cache = out.cache
+        token = decoder.push(out.logits[-1])
+    tokens = tuple(decoder.tokens)
+    return WindowResult(
+        tokens=tokens,
+        avg_logprob=decoder.sum_logprob / (len(tokens) + 1),
+        no_speech_prob=no_speech,
+        compression_ratio=compression_ratio(tokenizer.decode(list(tokens))),
+        temperature=request.temperature,
+        looped=decoder.looped,
+    )
+
+
+def detect_language(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig) -> str:
+    """The most probable language token after <|startoftranscript|> (multilingual models)."""
+    out = network.decode([config.special.sot], network.empty_cache(), cross)
+    codes = list(config.languages)
+    ids = np.asarray([config.languages[c] for c in codes], dtype=np.int64)
+    return codes[int(np.argmax(out.logits[0][ids]))]

@@ -1,0 +1,83 @@
+"""What the Whisper engine takes and gives: request options, recognised words and segments."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from voxserve.server.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Per-request settings; `None` means the model's default."""
+
+    # None: the model's default (.en) or detected (multilingual); "en-US" is read as "en"
+    language: str | None = None
+    word_timestamps: bool = False
+    without_timestamps: bool = False  # fast path for interim results: no timestamp tokens
+    max_initial_timestamp_s: float = 1.0
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+
+    def __post_init__(self) -> None:
+        if self.language is not None and not self.language.strip():
+            raise InvalidArgument("language must be a language code or None")
+        if not (0.0 <= self.max_initial_timestamp_s <= 30.0):
+            raise InvalidArgument("max_initial_timestamp_s must lie in [0, 30]")
+        if not (0.0 <= self.no_speech_threshold <= 1.0):
+            raise InvalidArgument("no_speech_threshold must lie in [0, 1]")
+        if not (math.isfinite(self.log_prob_threshold) and self.log_prob_threshold <= 0.0):
+            raise InvalidArgument("log_prob_threshold must be a finite value <= 0")
+        if not (math.isfinite(self.compression_ratio_threshold)
+                and self.compression_ratio_threshold > 0.0):
+            raise InvalidArgument("compression_ratio_threshold must be a finite value > 0")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its time span in the audio."""
+
+    word: str
+    start_s: float
+    end_s: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech between two timestamp tokens."""
+
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """Everything recognised in one audio buffer."""
+
+    segments: tuple[Segment, ...]
+    language: str
+    duration_s: float
+
+    @property
+    def text(self) -> str:
+        """The segments' text joined with single spaces."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
+
+
+@dataclass(frozen=True)
+class RecognizerInfo:
+    """What a loaded recognizer is, for model listings."""
+
+    name: str
+    language_codes: tuple[str, ...]
+    multilingual: bool
+    sample_rate_hz: int
+    description: str
+    execution_provider: str

@@ -1,0 +1,103 @@
+"""WhisperRecognizer: the speech-to-text engine over an exported Whisper model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.features import SAMPLE_RATE_HZ
+from voxserve.server.asr.network import WhisperNetwork
+from voxserve.server.asr.tokenizer import WhisperTokenizer
+from voxserve.server.asr.transcription import SILENCE_RMS, Transcription, rms
+from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcript
+from voxserve.server.errors import InvalidArgument, InvalidAudio, ModelLoadError
+from voxserve.server.runtime import RuntimeOptions
+
+
+class WhisperRecognizer:
+    """Transcribes 16 kHz mono float32 audio; immutable after load, safe across threads."""
+
+    def __init__(self, config: WhisperConfig, network: WhisperNetwork,
+                 tokenizer: WhisperTokenizer) -> None:
+        self._config = config
+        self._network = network
+        self._tokenizer = tokenizer
+        self.info = RecognizerInfo(
+            name=config.name,
+            language_codes=config.language_codes,
+            multilingual=config.multilingual,
+            sample_rate_hz=config.sample_rate_hz,
+            description=config.description,
+            execution_provider=network.execution_provider,
+        )
+
+    @classmethod
+    def load(cls, folder: Path, manifest: dict[str, Any],
+             runtime: RuntimeOptions) -> WhisperRecognizer:
+        """Open the model folder described by `manifest` (ModelLoadError when it is unusable)."""
+        config = WhisperConfig.from_manifest(manifest)
+        if config.sample_rate_hz != SAMPLE_RATE_HZ:
+            raise ModelLoadError(f"model {config.name}: whisper needs {SAMPLE_RATE_HZ} Hz audio")
+        files = manifest.get("files") or {}
+        try:
+            encoder, decoder, vocab = files["encoder"], files["decoder"], files["tokenizer"]
+        except KeyError as exc:
+            raise ModelLoadError(f"model {config.name}: manifest files lack {exc}") from exc
+        if not (folder / vocab).is_file():
+            raise ModelLoadError(f"model {config.name}: {vocab} is missing")
+        tokenizer = WhisperTokenizer.from_file(folder / vocab, config.special.eot)
+        network = WhisperNetwork.open(
+            folder / encoder,
+            folder / decoder,
+            runtime,
+            config.dims.n_text_layer,
+            config.dims.n_text_state,
+        )
+        return cls(config, network, tokenizer)
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+        """Recognise all speech in `audio`: float32 mono 16 kHz in [-1, 1], any length."""
+        _check_audio(audio)
+        language = self._requested_language(options)
+        duration_s = len(audio) / SAMPLE_RATE_HZ
+        if len(audio) == 0 or rms(audio) < SILENCE_RMS:
+            return Transcript((), language or "", duration_s)
+        run = Transcription(self._config, self._network, self._tokenizer, options, language)
+        segments = run.transcribe(audio)
+        return Transcript(tuple(segments), run.language or "", duration_s)
+
+    def _requested_language(self, options: TranscribeOptions) -> str | None:
+        """The language to decode in, or None to detect it (multilingual models only)."""
+        code = _primary_language(options.language)
+        if not self._config.multilingual:
+            if code is not None and code not in self._config.language_codes:
+                raise InvalidArgument(
+                    f"model {self._config.name} recognises only "
+                    f"{', '.join(self._config.language_codes)}, not {code!r}"
+                )
+            return self._config.language_codes[0]
+        if code is not None and code not in self._config.languages:
+            raise InvalidArgument(
+                f"model {self._config.name} does not know language {code!r}; "
+                f"it knows {', '.join(sorted(self._config.languages))}"
+            )
+        return code
+
+
+def _primary_language(code: str | None) -> str | None:
+    """"en-US", "EN" or "en_us" -> "en": Whisper knows languages, not regions."""
+    if code is None:
+        return None
+    return code.strip().lower().replace("_", "-").split("-")[0]
+
+
+def _check_audio(audio: np.ndarray) -> None:
+    if not isinstance(audio, np.ndarray) or audio.dtype != np.float32:
+        raise InvalidAudio("audio must be a float32 numpy array of 16 kHz samples")
+    if audio.ndim != 1:
+        raise InvalidAudio(f"audio must be mono (1-D), got shape {audio.shape}")
+    if not np.all(np.isfinite(audio)):
+        raise InvalidAudio("audio holds NaN or infinite samples")

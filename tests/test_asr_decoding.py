@@ -1,0 +1,232 @@
+"""Greedy decoding rules: suppression, Whisper's timestamp grammar, loop guards, segment cuts."""
+
+import numpy as np
+import pytest
+
+from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.decoding import (
+    GreedyDecoder,
+    LogitRules,
+    WindowRequest,
+    compression_ratio,
+    max_tokens_for,
+    repeated_block,
+)
+from voxserve.server.asr.segments import split_window
+from voxserve.server.errors import ModelLoadError
+
+# A toy vocabulary: text 0..19, then the specials, then 1501 timestamps (0.00 .. 30.00 s).
+EOT, SOT, NO_TS, TS = 20, 21, 26, 30
+N_VOCAB = TS + 1501
+
+
+def toy_config(**overrides: object) -> WhisperConfig:
+    manifest = {
+        "name": "toy",
+        "language_codes": ["en"],
+        "sample_rate_hz": 16000,
+        "whisper": {
+            "dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 8, "n_audio_head": 2,
+                     "n_audio_layer": 1, "n_vocab": N_VOCAB, "n_text_ctx": 448,
+                     "n_text_state": 8, "n_text_head": 2, "n_text_layer": 2},
+            "multilingual": False,
+            "special_tokens": {"eot": EOT, "sot": SOT, "translate": 22, "transcribe": 23,
+                               "sot_lm": 24, "sot_prev": 25, "no_timestamps": NO_TS,
+                               "no_speech": 27, "timestamp_begin": TS},
+            "suppress_tokens": [3, SOT, 22, 23, 24, 25, 27, 28, 29],
+            "suppress_tokens_at_begin": [5, EOT],
+            "alignment_heads": [[1, 0], [1, 1]],
+            **overrides,
+        },
+    }
+    return WhisperConfig.from_manifest(manifest)
+
+
+def request(content_frames: int = 3000, without_timestamps: bool = False) -> WindowRequest:
+    return WindowRequest(sot_sequence=(SOT,), content_frames=content_frames,
+                         without_timestamps=without_timestamps, max_initial_timestamp_s=1.0)
+
+
+def allowed(rules: LogitRules, sampled: list[int], logits: np.ndarray | None = None) -> set[int]:
+    if logits is None:  # text favoured, so the timestamp-mass rule leaves text alone
+        logits = np.zeros(N_VOCAB, dtype=np.float32)
+        logits[:TS] = 10.0
+    row = logits.copy()
+    rules.apply(row, sampled)
+    return set(np.flatnonzero(np.isfinite(row)).tolist())
+
+
+def test_first_token_is_an_early_timestamp() -> None:
+    rules = LogitRules(toy_config(), request())
+    # max_initial_timestamp 1.0 s = 50 steps of 20 ms
+    assert allowed(rules, []) == set(range(TS, TS + 51))
+
+
+def test_text_after_a_closed_pair_and_after_the_first_timestamp() -> None:
+    rules = LogitRules(toy_config(), request())
+    # text and eot; never suppressed ids or <|notimestamps|>
+    text = set(range(EOT + 1)) - {3}
+    # after <|0.00|> (a lone first timestamp: the penultimate counts as a timestamp) -> text
+    assert allowed(rules, [TS]) == text
+    # after text: text, eot, or a timestamp after the last one (a segment has nonzero length)
+    after_text = allowed(rules, [TS, 7])
+    assert after_text == text | set(range(TS + 1, N_VOCAB))
+    # an open timestamp <|1.00|> after text must be closed: a later timestamp or eot
+    closing = allowed(rules, [TS, 7, TS + 50])
+    assert closing == {EOT} | set(range(TS + 50, N_VOCAB))
+    # a closed pair: text next, and the next timestamp must move forward
+    assert allowed(rules, [TS, 7, TS + 50, TS + 50]) == text
+
+
+def test_timestamps_past_the_audio_are_masked() -> None:
+    rules = LogitRules(toy_config(), request(content_frames=301))  # 3.01 s -> up to <|3.02|>
+    after_text = allowed(rules, [TS, 7])
+    assert max(after_text) == TS + 151
+
+
+def test_timestamp_mass_beats_the_best_text_token() -> None:
+    rules = LogitRules(toy_config(), request(content_frames=200))
+    logits = np.full(N_VOCAB, -30.0, dtype=np.float32)
+    logits[7] = 2.0  # best single token is text ...
+    logits[TS + 10 : TS + 60] = 0.5  # ... but 50 timestamps together are more probable
+    # every token below timestamp_begin (eot too) is masked; <|0.00|> was already used
+    assert allowed(rules, [TS, 8], logits) == set(range(TS + 1, TS + 101))
+    logits[TS + 10 : TS + 60] = -5.0
+    assert 7 in allowed(rules, [TS, 8], logits)
+
+
+def test_without_timestamps_masks_all_timestamps() -> None:
+    rules = LogitRules(toy_config(), request(without_timestamps=True))
+    # whisper's suppress list leaves <|notimestamps|> alone
+    assert allowed(rules, []) == set(range(EOT)) - {3, 5} | {NO_TS}
+    assert allowed(rules, [7]) == set(range(EOT + 1)) - {3} | {NO_TS}
+
+
+def greedy(logit_rows: list[np.ndarray], max_tokens: int = 224,
+           sentence_ends: frozenset[int] = frozenset()) -> GreedyDecoder:
+    decoder = GreedyDecoder(LogitRules(toy_config(), request(without_timestamps=True)), EOT,
+                            max_tokens, temperature=0.0, seed=0, sentence_ends=sentence_ends)
+    for row in logit_rows:
+        if decoder.push(row) is None:
+            break
+    return decoder
+
+
+def one_hot(token: int) -> np.ndarray:
+    row = np.zeros(N_VOCAB, dtype=np.float32)
+    row[token] = 10.0
+    return row
+
+
+# each step: log(e^10 / (e^10 + n_allowed_others)) with every other allowed logit at 0
+FIRST_LOGPROB = -np.log1p((len(set(range(EOT)) - {3, 5} | {NO_TS}) - 1) * np.exp(-10.0))
+LATER_LOGPROB = -np.log1p((len(set(range(EOT + 1)) - {3} | {NO_TS}) - 1) * np.exp(-10.0))
+
+
+def test_greedy_picks_argmax_and_sums_logprobs() -> None:
+    decoder = greedy([one_hot(7), one_hot(8), one_hot(EOT)])
+    assert decoder.tokens == [7, 8]
+    assert not decoder.looped
+    assert decoder.sum_logprob == pytest.approx(FIRST_LOGPROB + 2 * LATER_LOGPROB, rel=1e-6)
+
+
+def test_repeated_phrase_is_cut_to_one_copy() -> None:
+    phrase = [7, 8, 9, 10]
+    decoder = greedy([one_hot(t) for t in [1, 2] + phrase * 5])
+    assert decoder.looped
+    assert decoder.tokens == [1, 2] + phrase
+    # the dropped repeats no longer count in the score
+    assert decoder.sum_logprob == pytest.approx(FIRST_LOGPROB + 5 * LATER_LOGPROB, rel=1e-6)
+
+
+def test_loop_entered_mid_sentence_is_cut_at_the_sentence_end() -> None:
+    # "the A B C D E. The A B C D E. The": the repeating block is "A B C D E. The"
+    the, cap_the, full_stop = 1, 2, 9
+    sentence = [11, 12, 13, 14, 15, full_stop]
+    rows = [one_hot(t) for t in [the, *sentence, cap_the, *sentence, cap_the]]
+    decoder = greedy(rows, sentence_ends=frozenset({full_stop}))
+    assert decoder.looped
+    assert decoder.tokens == [the, *sentence]
+
+
+def test_token_budget_stops_decoding() -> None:
+    decoder = greedy([one_hot(t) for t in [1, 2, 4, 6, 7, 8, 9]], max_tokens=4)
+    assert decoder.tokens == [1, 2, 4, 6]
+    assert decoder.looped
+
+
+def test_repeated_block() -> None:
+    assert repeated_block([1, 2, 3]) is None
+    assert repeated_block([9] + [4] * 11) is None  # a single token must repeat 12 times
+    assert repeated_block([9] + [4] * 12) == (2, 1)
+    assert repeated_block([9, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2]) == (3, 2)
+    assert repeated_block([5, 6, 7, 5, 6, 7, 5, 6, 7, 5, 6, 7]) == (3, 3)
+    assert repeated_block([5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8]) == (4, 4)
+    assert repeated_block([5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7]) is None
+    # a sentence of six or more tokens said twice in a row is a loop
+    sentence = [11, 12, 13, 14, 15, 16]
+    assert repeated_block([1] + sentence * 2) == (7, 6)
+    assert repeated_block([1] + sentence[1:] * 2) is None
+
+
+def test_token_budget_grows_with_audio_length() -> None:
+    config = toy_config()
+    assert max_tokens_for(100, config) == 28  # 1 s: 16 + 12
+    assert max_tokens_for(1000, config) == 136
+    assert max_tokens_for(3000, config) == 224  # whisper's cap: n_text_ctx / 2
+
+
+def test_compression_ratio_flags_repetition() -> None:
+    assert compression_ratio("") == 0.0
+    assert compression_ratio("Thank you. " * 20) > 2.4
+    assert compression_ratio("The quick brown fox jumps over the lazy dog.") < 2.4
+
+
+def test_bad_manifest_is_a_load_error() -> None:
+    with pytest.raises(ModelLoadError, match="alignment head"):
+        toy_config(alignment_heads=[[5, 0]])
+    with pytest.raises(ModelLoadError, match="bad whisper manifest"):
+        WhisperConfig.from_manifest({"name": "x", "whisper": {}})
+
+
+def test_split_window_on_timestamp_pairs() -> None:
+    tokens = [TS, 7, 8, TS + 100, TS + 100, 9, TS + 180, TS + 200, 4]
+    split = split_window(tokens, TS, seek=500, segment_frames=3000)
+    assert [(s.start_s, s.end_s, s.tokens) for s in split.segments] == [
+        (5.0, 7.0, [TS, 7, 8, TS + 100]),
+        (7.0, 8.6, [TS + 100, 9, TS + 180]),
+    ]
+    # <|3.60|><|4.00|> closes a third, empty segment; the unfinished one after it is dropped
+    # and decoding resumes at the last complete segment end <|3.60|>: frame 500 + 360
+    assert split.next_seek == 860
+    assert not split.single_timestamp_ending
+
+
+def test_split_window_single_timestamp_ending_consumes_the_window() -> None:
+    tokens = [TS, 7, TS + 50, TS + 50, 8, TS + 120]
+    split = split_window(tokens, TS, seek=0, segment_frames=2000)
+    assert [(s.start_s, s.end_s) for s in split.segments] == [(0.0, 1.0), (1.0, 2.4)]
+    assert split.single_timestamp_ending
+    assert split.next_seek == 2000
+
+
+def test_split_window_without_pairs_is_one_segment() -> None:
+    split = split_window([7, 8, 9], TS, seek=3000, segment_frames=1200)
+    assert [(s.start_s, s.end_s, s.tokens) for s in split.segments] == [(30.0, 42.0, [7, 8, 9])]
+    assert split.next_seek == 4200
+    split = split_window([TS, 7, 8, TS + 75], TS, seek=0, segment_frames=1200)
+    assert [(s.start_s, s.end_s) for s in split.segments] == [(0.0, 1.5)]
+
+
+def test_split_window_close_tail_keeps_the_cut_segment_and_consumes_the_window() -> None:
+    # a loop cut left an unfinished segment: it ends at the window's end
+    split = split_window([TS, 7, TS + 50, TS + 50, 8, 9], TS, seek=100, segment_frames=271,
+                         close_tail=True)
+    assert [(s.start_s, s.end_s, s.tokens) for s in split.segments] == [
+        (1.0, 2.0, [TS, 7, TS + 50]), (2.0, 3.71, [TS + 50, 8, 9])]
+    assert split.next_seek == 371
+    # a cut right after a closed pair: nothing unfinished, the window is still consumed
+    split = split_window([TS, 7, TS + 100, TS + 100], TS, seek=0, segment_frames=271,
+                         close_tail=True)
+    assert [(s.start_s, s.end_s) for s in split.segments] == [(0.0, 2.0)]
+    assert split.next_seek == 271

@@ -1,4 +1,4 @@
-"""The `voxserve` command: serve, export, and the client commands (transcribe, synthesize, models)."""
+"""The `voxserve` command: serve, export, and the client commands (transcribe, synthesize, ...)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def connection_from(args: argparse.Namespace) -> ConnectionOptions:
 def build_parser() -> argparse.ArgumentParser:
     from voxserve.client.commands import COMMANDS
 
-    parser = argparse.ArgumentParser(prog="voxserve", description="voxserve speech server and client")
+    parser = argparse.ArgumentParser(
+        prog="voxserve", description="voxserve speech server and client"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)

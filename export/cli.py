@@ -8,9 +8,9 @@ import sys
 
 # subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
-    "whisper": ("voxserve.export.whisper.command", "Whisper (tiny.en, base, small or a checkpoint)"),
+    "whisper": ("voxserve.export.whisper.command", "Whisper (tiny.en, base, small, checkpoint)"),
     "vits": ("voxserve.export.vits.command", "a Piper-trained PyTorch VITS checkpoint"),
-    "piper-voice": ("voxserve.export.piper_voice", "an already exported Piper voice (.onnx + .json)"),
+    "piper-voice": ("voxserve.export.piper_voice", "an exported Piper voice (.onnx + .json)"),
 }
 
 

@@ -103,7 +103,9 @@ def load_repository(
         families[manifest["name"]] = manifest["family"]
     recognizers, voices = loaded["recognizer"], loaded["voice"]
     if not recognizers and not voices:
-        raise ModelLoadError(f"no models in {models_dir} (each needs a {MANIFEST}); run `make models`")
+        raise ModelLoadError(
+            f"no models in {models_dir} (each needs a {MANIFEST}); run `make models`"
+        )
     return ModelRepository(
         recognizers=recognizers,
         voices=voices,

@@ -45,7 +45,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
+                code = self.process.returncode
+                raise RuntimeError(f"server exited with {code}:\n{self.output()}")
             try:
                 if self.health() == health_pb2.HealthCheckResponse.SERVING:
                     return

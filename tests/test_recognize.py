@@ -30,7 +30,7 @@ def client(server: ServerProcess) -> VoxClient:
 def test_known_sentences_have_low_wer(client: VoxClient) -> None:
     refs = sentences()
     hyps = [client.recognize(wav_bytes(espeak(text))).transcript for text in refs]
-    assert wer(refs, hyps) <= WER_BOUND, list(zip(refs, hyps))
+    assert wer(refs, hyps) <= WER_BOUND, list(zip(refs, hyps, strict=True))
 
 
 def test_segments_and_word_offsets(client: VoxClient) -> None:

@@ -42,7 +42,8 @@ def test_list_models_shows_the_defaults(server: ServerProcess) -> None:
     assert whisper.sample_rate_hz == 16000 and whisper.is_default
     assert whisper.execution_provider == "CPUExecutionProvider"
     joe = by_name["en_US-joe-medium"]
-    assert (joe.kind, joe.family, joe.sample_rate_hz) == (models_pb2.MODEL_KIND_VOICE, "piper", 22050)
+    assert (joe.kind, joe.family) == (models_pb2.MODEL_KIND_VOICE, "piper")
+    assert joe.sample_rate_hz == 22050
     assert [m.name for m in voices] == ["en_US-joe-medium"]
 
 

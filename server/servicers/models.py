@@ -37,7 +37,7 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
 
 
 def _model_info(info: Any, kind: int, family: str, is_default: bool) -> models_pb2.ModelInfo:
-    speakers = [models_pb2.Speaker(id=sid, name=name) for sid, name in getattr(info, "speakers", ())]
+    speakers = [models_pb2.Speaker(id=i, name=name) for i, name in getattr(info, "speakers", ())]
     return models_pb2.ModelInfo(
         name=info.name,
         kind=kind,

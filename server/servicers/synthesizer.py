@@ -16,6 +16,7 @@ from voxserve.server.errors import InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
 from voxserve.server.state import ServerState
 from voxserve.server.status import rpc
+from voxserve.server.tts.piper import PiperVoice
 from voxserve.server.tts.types import SynthesisOptions
 from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
 
@@ -25,8 +26,11 @@ ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_WAV: "wav",
     audio_pb2.AUDIO_ENCODING_MULAW: "mulaw",
 }
-ENCODING_ENUMS = {"linear16": audio_pb2.AUDIO_ENCODING_LINEAR16, "wav": audio_pb2.AUDIO_ENCODING_WAV,
-                  "mulaw": audio_pb2.AUDIO_ENCODING_MULAW}
+ENCODING_ENUMS = {
+    "linear16": audio_pb2.AUDIO_ENCODING_LINEAR16,
+    "wav": audio_pb2.AUDIO_ENCODING_WAV,
+    "mulaw": audio_pb2.AUDIO_ENCODING_MULAW,
+}
 DEFAULT_SENTENCE_SILENCE_MS = 200
 
 
@@ -140,7 +144,7 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                 offset_samples += samples.size
 
     def _prepare(self, config: synthesizer_pb2.SynthesisConfig, streaming: bool
-                 ) -> tuple[object, str, int, SynthesisOptions]:
+                 ) -> tuple[PiperVoice, str, int, SynthesisOptions]:
         voice = self._state.repository.voice(config.voice)
         encoding = output_encoding(config, streaming)
         rate_hz = config.sample_rate_hz or voice.info.sample_rate_hz

@@ -58,5 +58,12 @@ lint: venv
 	if git rev-parse -q --verify main >/dev/null; then \
 		$(BUF) breaking protos --against '.git#branch=main,subdir=protos'; fi
 
+# Benchmarks against faster-whisper and piper-tts (installed in .bench-venv, never in .venv).
+bench: venv models
+	bench/setup_peers.sh
+	$(BIN)/python -m bench.asr
+	$(BIN)/python -m bench.tts
+	$(BIN)/python -m bench.streaming
+
 clean:
 	rm -rf $(VENV) $(MODELS)

@@ -139,7 +139,7 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                     offset_ms=round(1000 * offset_samples / rate_hz),
                     audio_duration_ms=round(1000 * samples.size / rate_hz),
                     sentence_index=index,
-                    text=spoken.text,
+                    text=spoken.text.strip(),
                 )
                 offset_samples += samples.size
 

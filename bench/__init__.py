@@ -1,0 +1,1 @@
+"""Benchmarks: voxserve against its peers (faster-whisper, piper-tts) in the same run."""

@@ -1,0 +1,1 @@
+"""Peer runners: scripts run by .bench-venv's Python, never imported by voxserve."""

@@ -21,7 +21,7 @@ def test_ruff() -> None:
 
 
 def test_mypy() -> None:
-    result = run([sys.executable, "-m", "mypy", "server", "client", "export"])
+    result = run([sys.executable, "-m", "mypy", "server", "client", "export", "bench"])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

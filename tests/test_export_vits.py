@@ -21,13 +21,13 @@ import pytest
 import torch
 
 from voxserve.export import cli
+from voxserve.export.errors import ParityError, WeightsError
 from voxserve.export.vits.checkpoint import (
     build_synthesizer,
     config_from_state_dict,
     load_checkpoint,
 )
 from voxserve.export.vits.config import VitsConfig
-from voxserve.export.vits.errors import CheckpointError, ParityError
 from voxserve.export.vits.model import Synthesizer
 from voxserve.export.vits.parity import check_parity, parity_ids
 from voxserve.server.repository import load_engine, read_manifest
@@ -348,7 +348,7 @@ def test_pickled_objects_need_trust(tmp_path: Path) -> None:
     path = tmp_path / "objects.ckpt"
     torch.save({"state_dict": {f"model_g.{k}": v for k, v in model.state_dict().items()},
                 "hyper_parameters": hyper_parameters(model), "loops": _Payload()}, path)
-    with pytest.raises(CheckpointError, match="--trust-checkpoint"):
+    with pytest.raises(WeightsError, match="--trust-checkpoint"):
         load_checkpoint(path)
     assert load_checkpoint(path, trust_pickle=True).config == model.config
 

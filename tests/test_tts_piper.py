@@ -14,7 +14,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from voxserve.export.piper_voice import import_voice, write_voice_manifest
+from voxserve.export.piper_voice import import_voice
+from voxserve.export.voice_folder import write_voice_manifest
 from voxserve.server.errors import InvalidArgument, ModelLoadError
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.tts.phoneme_ids import PhonemeIdMap

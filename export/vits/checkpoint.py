@@ -19,8 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from voxserve.export.errors import WeightsError
 from voxserve.export.vits.config import PIPER_RESBLOCK_DILATIONS, VitsConfig
-from voxserve.export.vits.errors import CheckpointError
+from voxserve.export.vits.layers import weight_norm_magnitude
 from voxserve.export.vits.model import Synthesizer
 
 GENERATOR_PREFIX = "model_g."
@@ -57,7 +58,7 @@ def load_checkpoint(path: Path, *, trust_pickle: bool = False) -> VitsCheckpoint
     elif raw and all(isinstance(v, Tensor) for v in raw.values()):
         state, hyper_parameters, datamodule = _generator_part(raw, path), {}, {}
     else:
-        raise CheckpointError(
+        raise WeightsError(
             f"{path}: neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors"
         )
     try:
@@ -66,7 +67,7 @@ def load_checkpoint(path: Path, *, trust_pickle: bool = False) -> VitsCheckpoint
         else:
             config = config_from_state_dict(state)
     except (KeyError, ValueError, TypeError, SyntaxError) as exc:
-        raise CheckpointError(f"{path}: cannot tell the model's shape: {exc}") from exc
+        raise WeightsError(f"{path}: cannot tell the model's shape: {exc}") from exc
     return VitsCheckpoint(path, config, state, hyper_parameters, datamodule)
 
 
@@ -79,14 +80,14 @@ def _read(path: Path, trust_pickle: bool) -> dict[str, Any]:
                 raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first_line = str(exc).strip().splitlines()[-1]
-        raise CheckpointError(
+        raise WeightsError(
             f"{path}: holds Python objects beyond tensors ({first_line}); if you trust its "
             "source, export again with --trust-checkpoint"
         ) from exc
     except (OSError, RuntimeError, EOFError) as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from exc
+        raise WeightsError(f"{path}: unreadable checkpoint ({exc})") from exc
     if not isinstance(raw, Mapping):
-        raise CheckpointError(f"{path}: holds a {type(raw).__name__}, not a checkpoint dict")
+        raise WeightsError(f"{path}: holds a {type(raw).__name__}, not a checkpoint dict")
     return dict(raw)
 
 
@@ -96,7 +97,7 @@ def _generator_part(state: Mapping[str, Any], path: Path) -> dict[str, Tensor]:
         state = {k[len(GENERATOR_PREFIX):]: v for k, v in state.items()
                  if k.startswith(GENERATOR_PREFIX)}
     if "enc_p.emb.weight" not in state:
-        raise CheckpointError(f"{path}: no Piper VITS generator weights (enc_p.emb.weight)")
+        raise WeightsError(f"{path}: no Piper VITS generator weights (enc_p.emb.weight)")
     return {key: value for key, value in state.items() if isinstance(value, Tensor)}
 
 
@@ -175,8 +176,7 @@ def _unfolded(state: Mapping[str, Tensor], expected: set[str]) -> dict[str, Tens
         if key.endswith(".weight") and f"{stem}.weight_v" in expected:
             weight = out.pop(key)
             out[f"{stem}.weight_v"] = weight
-            out[f"{stem}.weight_g"] = weight.pow(2).sum(
-                dim=tuple(range(1, weight.dim())), keepdim=True).sqrt()
+            out[f"{stem}.weight_g"] = weight_norm_magnitude(weight)
     return out
 
 
@@ -187,7 +187,7 @@ def build_synthesizer(checkpoint: VitsCheckpoint) -> Synthesizer:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(
+        raise WeightsError(
             f"{checkpoint.path}: weights do not fit the generator its hyper-parameters "
             f"describe: {exc}"
         ) from exc

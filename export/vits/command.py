@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from voxserve.export.vits.errors import ExportError
+    from voxserve.export.errors import ExportError
     from voxserve.export.vits.voice_export import VoiceExportRequest, export_voice
 
     try:

@@ -16,54 +16,59 @@ def padding_for(kernel_size: int, dilation: int = 1) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
-def weight_norm_weight(weight_v: Tensor, weight_g: Tensor) -> Tensor:
-    """w = g * v / ||v||, the norm taken over every dim but the first (weight_norm's dim=0)."""
-    norm = weight_v.pow(2).sum(dim=tuple(range(1, weight_v.dim())), keepdim=True).sqrt()
-    return weight_v * (weight_g / norm)
-
-
-def _weight_g_of(weight: Tensor) -> Tensor:
+def weight_norm_magnitude(weight: Tensor) -> Tensor:
+    """||w||, taken over every dim but the first (weight_norm's dim=0): the `weight_g` of w."""
     return weight.pow(2).sum(dim=tuple(range(1, weight.dim())), keepdim=True).sqrt()
 
 
-class WeightNormConv1d(nn.Module):
+def weight_norm_weight(weight_v: Tensor, weight_g: Tensor) -> Tensor:
+    """w = g * v / ||v||."""
+    return weight_v * (weight_g / weight_norm_magnitude(weight_v))
+
+
+class _WeightNormed(nn.Module):
+    """A convolution's parameters under weight normalisation: `weight_g`, `weight_v`, `bias`."""
+
+    def __init__(self, conv: nn.Conv1d | nn.ConvTranspose1d) -> None:
+        super().__init__()
+        self.weight_v = nn.Parameter(conv.weight.detach().clone())
+        self.weight_g = nn.Parameter(weight_norm_magnitude(conv.weight.detach()))
+        self.bias = nn.Parameter(conv.bias.detach().clone())  # type: ignore[union-attr]
+
+    def weight(self) -> Tensor:
+        return weight_norm_weight(self.weight_v, self.weight_g)
+
+
+class WeightNormConv1d(_WeightNormed):
     """nn.Conv1d under weight normalisation, stored as `weight_g`, `weight_v`, `bias`."""
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, *,
         dilation: int = 1, padding: int = 0,
     ) -> None:
-        super().__init__()
-        conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
-                         padding=padding)
-        self.weight_v = nn.Parameter(conv.weight.detach().clone())
-        self.weight_g = nn.Parameter(_weight_g_of(conv.weight.detach()))
-        self.bias = nn.Parameter(conv.bias.detach().clone())  # type: ignore[union-attr]
+        super().__init__(nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
+                                   padding=padding))
         self.dilation = dilation
         self.padding = padding
 
     def forward(self, x: Tensor) -> Tensor:
-        weight = weight_norm_weight(self.weight_v, self.weight_g)
-        return F.conv1d(x, weight, self.bias, dilation=self.dilation, padding=self.padding)
+        return F.conv1d(x, self.weight(), self.bias, dilation=self.dilation, padding=self.padding)
 
 
-class WeightNormConvTranspose1d(nn.Module):
+class WeightNormConvTranspose1d(_WeightNormed):
     """nn.ConvTranspose1d under weight normalisation (norm over out-channels and taps)."""
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int, padding: int
     ) -> None:
-        super().__init__()
-        conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride, padding)
-        self.weight_v = nn.Parameter(conv.weight.detach().clone())
-        self.weight_g = nn.Parameter(_weight_g_of(conv.weight.detach()))
-        self.bias = nn.Parameter(conv.bias.detach().clone())  # type: ignore[union-attr]
+        super().__init__(nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride,
+                                            padding))
         self.stride = stride
         self.padding = padding
 
     def forward(self, x: Tensor) -> Tensor:
-        weight = weight_norm_weight(self.weight_v, self.weight_g)
-        return F.conv_transpose1d(x, weight, self.bias, stride=self.stride, padding=self.padding)
+        return F.conv_transpose1d(x, self.weight(), self.bias, stride=self.stride,
+                                  padding=self.padding)
 
 
 class LayerNorm(nn.Module):

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from voxserve.export.vits.model import Synthesizer
+from voxserve.export.voice_folder import graph_inputs
 
 # Piper exports with opset 15 (piper_train/export_onnx.py); ONNX Runtime and Piper's own
 # runtimes are known to run it.
@@ -39,11 +40,6 @@ class PiperInterface(nn.Module):
         return audio.unsqueeze(1)
 
 
-def input_names(model: Synthesizer) -> list[str]:
-    names = ["input", "input_lengths", "scales"]
-    return [*names, "sid"] if model.config.is_multispeaker else names
-
-
 def export_onnx(model: Synthesizer, path: Path) -> None:
     """Trace the model into `path` (the legacy TorchScript exporter, as Piper uses)."""
     generator = torch.Generator().manual_seed(TRACE_SEED)
@@ -65,7 +61,7 @@ def export_onnx(model: Synthesizer, path: Path) -> None:
             str(path),
             dynamo=False,
             opset_version=OPSET_VERSION,
-            input_names=input_names(model),
+            input_names=graph_inputs(model.config.num_speakers),
             output_names=["output"],
             dynamic_axes={
                 "input": {0: "batch_size", 1: "phonemes"},

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from voxserve.export.vits.errors import ParityError
+from voxserve.export.errors import ParityError
 from voxserve.export.vits.model import Synthesizer
-from voxserve.export.vits.onnx_export import input_names
+from voxserve.export.voice_folder import graph_inputs
 from voxserve.server.runtime import RuntimeOptions, create_session
 
 # Audio is in [-1, 1]; 1e-3 is about -60 dBFS, far below audibility. Float32 graphs of Piper's
@@ -73,7 +73,7 @@ def check_parity(
     """Run both on every case; ParityError on a length mismatch or a difference past tolerance."""
     # CPU and one thread: parity checks the graph's arithmetic, not a device or a thread pool
     session = create_session(onnx_path, RuntimeOptions(device="cpu", intra_op_threads=1))
-    names = input_names(model)
+    names = graph_inputs(model.config.num_speakers)
     speakers = sorted({0, model.config.num_speakers - 1})
     length_scale = float(voice_config["inference"]["length_scale"])
     scales = np.array([0.0, length_scale, 0.0], dtype=np.float32)

@@ -9,13 +9,13 @@ hyper-parameters when the training run stored a phoneme_id_map there.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from voxserve.export.errors import VoiceConfigError
 from voxserve.export.vits.checkpoint import VitsCheckpoint
-from voxserve.export.vits.errors import VoiceConfigError
+from voxserve.export.voice_folder import read_piper_config
 from voxserve.server.tts.voice_config import (
     DEFAULT_LENGTH_SCALE,
     DEFAULT_NOISE_SCALE,
@@ -31,22 +31,12 @@ PIPER_INFERENCE_DEFAULTS = {"noise_scale": DEFAULT_NOISE_SCALE,
 def resolve_voice_config(config_path: Path | None, checkpoint: VitsCheckpoint) -> dict[str, Any]:
     """The checked Piper config for this checkpoint, from --config or its hyper-parameters."""
     if config_path is not None:
-        voice = read_voice_config(config_path)
+        voice = read_piper_config(config_path)
         source = str(config_path)
     else:
         voice = voice_config_from_hyper_parameters(checkpoint)
         source = f"{checkpoint.path} hyper-parameters"
     return checked_voice_config(voice, checkpoint, source)
-
-
-def read_voice_config(path: Path) -> dict[str, Any]:
-    try:
-        voice = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise VoiceConfigError(f"{path}: unreadable Piper config ({exc})") from exc
-    if not isinstance(voice, dict):
-        raise VoiceConfigError(f"{path}: a Piper config is a JSON object")
-    return voice
 
 
 def voice_config_from_hyper_parameters(checkpoint: VitsCheckpoint) -> dict[str, Any]:

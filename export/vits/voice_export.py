@@ -2,7 +2,7 @@
 
 Steps: load the checkpoint, settle the Piper voice config, trace the graph, check parity against
 PyTorch, then move the graph into place and write the manifest with the voice-manifest writer
-every voice shares (export/piper_voice.py), plus an "export" section: how the graph was made and
+every voice shares (export/voice_folder.py), plus an "export" section: how the graph was made and
 its measured parity. The graph is traced under a temporary name and renamed only once it passed,
 so a failed export never leaves a model.onnx that the server would load.
 """
@@ -14,17 +14,13 @@ from pathlib import Path
 
 import torch
 
-from voxserve.export.piper_voice import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    VoiceImportError,
-    write_voice_manifest,
-)
+from voxserve.export.errors import ExportError
+from voxserve.export.manifest import MANIFEST_FILE
 from voxserve.export.vits.checkpoint import build_synthesizer, load_checkpoint
-from voxserve.export.vits.errors import ExportError
 from voxserve.export.vits.onnx_export import OPSET_VERSION, export_onnx
 from voxserve.export.vits.parity import ParityResult, check_parity
 from voxserve.export.vits.voice_config import resolve_voice_config
+from voxserve.export.voice_folder import MODEL_FILE, write_voice_manifest
 
 
 @dataclass(frozen=True)
@@ -80,9 +76,6 @@ def export_voice(request: VoiceExportRequest) -> VoiceExport:
         "parity": parity.as_manifest() if parity else None,
     }
     description = f"Piper VITS voice exported from {request.checkpoint.name}"
-    try:
-        write_voice_manifest(request.out_dir, request.voice_name, voice_config, description,
-                             extra={"export": export_info})
-    except VoiceImportError as exc:
-        raise ExportError(f"{request.out_dir}: {exc}") from exc
+    write_voice_manifest(request.out_dir, request.voice_name, voice_config, description,
+                         extra={"export": export_info})
     return VoiceExport(request.voice_name, model_path, request.out_dir / MANIFEST_FILE, parity)

@@ -44,7 +44,7 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     """Export, check and install; returns the process exit status."""
     # torch and the export modules load here, not at import, so `--help` stays fast
-    from voxserve.export.whisper.errors import ExportError
+    from voxserve.export.errors import ExportError
 
     progress = Progress()
     try:
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, progress: Progress) -> Path:
+    from voxserve.export.manifest import write_manifest
     from voxserve.export.whisper import pipeline
-    from voxserve.export.whisper.manifest import build_manifest, model_name, write_manifest
+    from voxserve.export.whisper.manifest import build_manifest, model_name
     from voxserve.export.whisper.model import build_whisper
     from voxserve.export.whisper.sources import load_whisper
 

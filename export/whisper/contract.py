@@ -5,11 +5,9 @@ from __future__ import annotations
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-MANIFEST_FILE = "manifest.json"
 INT8_FILES = {"encoder": "encoder.int8.onnx", "decoder": "decoder.int8.onnx"}
 
 OPSET = 17
-SAMPLE_RATE_HZ = 16000
 # 30 s of 10 ms frames: the encoder's positional table covers n_audio_ctx = 1500 frames after
 # its stride-2 convolution
 MAX_MEL_FRAMES = 3000

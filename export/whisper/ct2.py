@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxserve.export.whisper.errors import WeightsError
+from voxserve.export.errors import WeightsError
 
 SUPPORTED_BINARY_VERSION = 6
 

@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 
+from voxserve.export.errors import WeightsError
 from voxserve.export.whisper.ct2 import Ct2Model
-from voxserve.export.whisper.errors import WeightsError
 from voxserve.export.whisper.model import ModelDimensions
 
 WHISPER_SPEC = "WhisperSpec"

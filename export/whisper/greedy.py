@@ -1,55 +1,58 @@
-"""A minimal greedy decoder, enough to check that an export still transcribes.
+"""A minimal greedy decoder over a WhisperRunner, enough to check that an export still transcribes.
 
-Not the server's decoder (no timestamps, fallback or loop guard): it transcribes one short
-utterance without timestamps, applying Whisper's token suppression.
+Each token is chosen under the engine's own logit rules (server/asr/decoding.py `LogitRules`:
+token suppression, no timestamp tokens), but without the engine's fallback or loop guard: it
+transcribes one short utterance, and a parity check must see every step both graphs take.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from voxserve.export.whisper.runners import WhisperRunner, empty_cache
-from voxserve.export.whisper.vocabulary import SpecialTokens
+from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.decoding import LogitRules, WindowRequest
 
 
 @dataclass(frozen=True)
 class DecodeRules:
-    """The prompt and the token-suppression rules of a no-timestamps transcription."""
+    """The prompt, the logit rules of a no-timestamps transcription and a token budget."""
 
     prompt: tuple[int, ...]
     eot: int
-    timestamp_begin: int
-    suppress_tokens: tuple[int, ...]
-    suppress_tokens_at_begin: tuple[int, ...]
     max_tokens: int
+    logit_rules: LogitRules
 
     def __post_init__(self) -> None:
         if not self.prompt or self.max_tokens <= 0:
             raise ValueError("a prompt and a positive max_tokens are needed")
 
-    def next_token(self, logits: np.ndarray, first: bool) -> int:
-        """The allowed token with the highest logit (logits: [n_vocab] of the last position)."""
+    def next_token(self, logits: np.ndarray, sampled: Sequence[int]) -> int:
+        """The allowed token with the highest logit after `sampled` (logits: [n_vocab])."""
         masked = np.array(logits, dtype=np.float32, copy=True)
-        masked[list(self.suppress_tokens)] = -np.inf
-        masked[self.timestamp_begin :] = -np.inf
-        if first:
-            masked[list(self.suppress_tokens_at_begin)] = -np.inf
+        self.logit_rules.apply(masked, list(sampled))
         return int(np.argmax(masked))
 
 
-def transcribe_rules(
-    special: SpecialTokens, language_token: int | None, suppress: tuple[int, ...],
-    suppress_at_begin: tuple[int, ...], max_tokens: int,
-) -> DecodeRules:
-    """Rules for transcribing (not translating), without timestamps."""
-    prompt = [special.sot]
-    if language_token is not None:
-        prompt += [language_token, special.transcribe]
-    prompt.append(special.no_timestamps)
-    return DecodeRules(tuple(prompt), special.eot, special.timestamp_begin, suppress,
-                       suppress_at_begin, max_tokens)
+def transcribe_rules(config: WhisperConfig, language: str | None, max_tokens: int) -> DecodeRules:
+    """Rules for transcribing (not translating) in `language` (None: an English-only model),
+    without timestamps, as the engine builds them for its interim results."""
+    special = config.special
+    sot = [special.sot]
+    if language is not None:
+        sot += [config.languages[language], special.transcribe]
+    request = WindowRequest(
+        sot_sequence=tuple(sot),
+        content_frames=config.n_audio_frames,
+        without_timestamps=True,
+        max_initial_timestamp_s=0.0,  # no timestamps are sampled
+    )
+    return DecodeRules(
+        (*sot, special.no_timestamps), special.eot, max_tokens, LogitRules(config, request)
+    )
 
 
 def greedy_decode(runner: WhisperRunner, mel: np.ndarray, rules: DecodeRules) -> list[int]:
@@ -60,7 +63,7 @@ def greedy_decode(runner: WhisperRunner, mel: np.ndarray, rules: DecodeRules) ->
     generated: list[int] = []
     while len(generated) < rules.max_tokens:
         logits, self_k, self_v, _ = runner.decode(step, self_k, self_v, cross_k, cross_v)
-        token = rules.next_token(logits[0, -1], first=not generated)
+        token = rules.next_token(logits[0, -1], generated)
         if token == rules.eot:
             break
         generated.append(token)

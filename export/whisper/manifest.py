@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import asdict
+from typing import Any
 
+from voxserve.export.errors import WeightsError
+from voxserve.export.manifest import model_manifest
 from voxserve.export.whisper.contract import (
     DECODER_FILE,
     ENCODER_FILE,
     OPSET,
-    SAMPLE_RATE_HZ,
     TOKENIZER_FILE,
     tensor_names,
 )
 from voxserve.export.whisper.sources import LoadedWhisper
-
-FORMAT_VERSION = 1
+from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.features import SAMPLE_RATE_HZ
+from voxserve.server.errors import ModelLoadError
 
 
 def model_name(loaded: LoadedWhisper) -> str:
@@ -28,7 +30,7 @@ def build_manifest(
     loaded: LoadedWhisper,
     parity: Mapping[str, object],
     variants: Mapping[str, Mapping[str, object]] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The manifest dict; `parity` is a ParityReport.as_manifest() or {"skipped": True}."""
     vocabulary = loaded.vocabulary
     languages = vocabulary.languages() if loaded.multilingual else {}
@@ -36,7 +38,7 @@ def build_manifest(
     whisper: dict[str, object] = {
         "dims": loaded.dims.as_dict(),
         "multilingual": loaded.multilingual,
-        "special_tokens": vocabulary.special_tokens().as_dict(),
+        "special_tokens": asdict(vocabulary.special_tokens()),
     }
     if loaded.multilingual:
         whisper["languages"] = languages
@@ -49,24 +51,25 @@ def build_manifest(
         "source": dict(loaded.source),
         "parity": dict(parity),
     })
-    manifest: dict[str, object] = {
-        "format_version": FORMAT_VERSION,
-        "name": model_name(loaded),
-        "kind": "recognizer",
-        "family": "whisper",
-        "description": f"OpenAI Whisper {loaded.name} ({kind}): ONNX encoder and decoder "
-                       "with an explicit key/value cache",
-        "language_codes": sorted(languages) if loaded.multilingual else ["en"],
-        "sample_rate_hz": SAMPLE_RATE_HZ,
-        "files": {"encoder": ENCODER_FILE, "decoder": DECODER_FILE, "tokenizer": TOKENIZER_FILE},
-        "whisper": whisper,
-    }
+    sections: dict[str, object] = {"whisper": whisper}
     if variants:
-        manifest["variants"] = {name: dict(files) for name, files in variants.items()}
-    return manifest
+        sections["variants"] = {name: dict(files) for name, files in variants.items()}
+    return model_manifest(
+        name=model_name(loaded),
+        kind="recognizer",
+        family="whisper",
+        description=f"OpenAI Whisper {loaded.name} ({kind}): ONNX encoder and decoder "
+                    "with an explicit key/value cache",
+        language_codes=sorted(languages) if loaded.multilingual else ["en"],
+        sample_rate_hz=SAMPLE_RATE_HZ,
+        files={"encoder": ENCODER_FILE, "decoder": DECODER_FILE, "tokenizer": TOKENIZER_FILE},
+        sections=(sections,),
+    )
 
 
-def write_manifest(folder: Path, manifest: Mapping[str, object]) -> Path:
-    path = folder / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return path
+def engine_config(loaded: LoadedWhisper) -> WhisperConfig:
+    """The model as the engine will see it: its manifest read by the engine's own parser."""
+    try:
+        return WhisperConfig.from_manifest(build_manifest(loaded, {"skipped": True}))
+    except ModelLoadError as err:
+        raise WeightsError(f"Whisper {loaded.name}: {err}") from err

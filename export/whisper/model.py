@@ -17,23 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from voxserve.export.whisper.errors import WeightsError
+from voxserve.export.errors import WeightsError
+from voxserve.server.asr.config import ModelDims
 
 
 @dataclass(frozen=True)
-class ModelDimensions:
-    """Sizes of a Whisper model, named as in openai's checkpoints (`"dims"`)."""
-
-    n_mels: int
-    n_audio_ctx: int
-    n_audio_state: int
-    n_audio_head: int
-    n_audio_layer: int
-    n_vocab: int
-    n_text_ctx: int
-    n_text_state: int
-    n_text_head: int
-    n_text_layer: int
+class ModelDimensions(ModelDims):
+    """The engine's ModelDims (named as in openai's checkpoints' `"dims"`), checked for a build."""
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxserve.export.whisper.errors import WeightsError
+from voxserve.export.errors import WeightsError
 from voxserve.export.whisper.model import ModelDimensions
 
 # Buffers openai does not persist but that some re-saved checkpoints carry; derived, not weights.

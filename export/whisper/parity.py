@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voxserve.export.whisper.errors import ParityError
+from voxserve.export.errors import ParityError
 from voxserve.export.whisper.greedy import DecodeRules
 from voxserve.export.whisper.runners import WhisperRunner, empty_cache
-from voxserve.export.whisper.vocabulary import Vocabulary
+from voxserve.server.asr.tokenizer import WhisperTokenizer
 
 # fp32 graphs agree with PyTorch to ~1e-4 (operator fusion reorders sums); 1e-2 on logits is far
 # below the gaps between competing tokens that decide a transcript
@@ -101,8 +101,8 @@ def compare_case(
         ref_cache, cand_cache = tuple(ref_cache_new), tuple(cand_cache_new)
         diff_logits = max(diff_logits, _max_diff(ref_logits, cand_logits))
         diff_attn = max(diff_attn, _max_diff(ref_attn, cand_attn))
-        token = rules.next_token(ref_logits[0, -1], first=not tokens)
-        agree = agree and rules.next_token(cand_logits[0, -1], first=not tokens) == token
+        token = rules.next_token(ref_logits[0, -1], tokens)
+        agree = agree and rules.next_token(cand_logits[0, -1], tokens) == token
         if token == rules.eot:
             break
         tokens.append(token)
@@ -112,7 +112,7 @@ def compare_case(
 
 def check_parity(
     reference: WhisperRunner, candidate: WhisperRunner, cases: Sequence[ParityCase],
-    rules: DecodeRules, vocabulary: Vocabulary, tolerance: float = FP32_TOLERANCE,
+    rules: DecodeRules, tokenizer: WhisperTokenizer, tolerance: float = FP32_TOLERANCE,
 ) -> ParityReport:
     """Compare every case; raise ParityError past `tolerance` or when greedy choices differ.
 
@@ -126,7 +126,7 @@ def check_parity(
         tolerance=tolerance,
         tokens_agree=all(r.tokens_agree for r in results),
         audio="; ".join(case.audio for case in cases),
-        transcript=vocabulary.decode(results[0].tokens).strip() if results else "",
+        transcript=tokenizer.decode(list(results[0].tokens)).strip() if results else "",
     )
     if not report.passed:
         raise ParityError(

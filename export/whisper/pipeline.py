@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from voxserve.export.errors import ExportError
+from voxserve.export.manifest import MANIFEST_FILE
 from voxserve.export.whisper.contract import (
     DECODER_FILE,
     ENCODER_FILE,
     INT8_FILES,
-    MANIFEST_FILE,
     MAX_MEL_FRAMES,
     TOKENIZER_FILE,
 )
-from voxserve.export.whisper.errors import ExportError
-from voxserve.export.whisper.features import SAMPLE_RATE_HZ, even_frames, log_mel
 from voxserve.export.whisper.greedy import DecodeRules, greedy_decode, transcribe_rules
+from voxserve.export.whisper.manifest import engine_config
 from voxserve.export.whisper.model import Whisper
 from voxserve.export.whisper.onnx_export import export_decoder, export_encoder
 from voxserve.export.whisper.parity import ParityCase, ParityReport, check_parity
@@ -32,6 +32,7 @@ from voxserve.export.whisper.quantize import quantize_int8
 from voxserve.export.whisper.runners import OrtRunner, TorchRunner
 from voxserve.export.whisper.sources import LoadedWhisper
 from voxserve.export.whisper.speech import SENTENCES, Utterance, synthesize
+from voxserve.server.asr.features import HOP_LENGTH, log_mel_spectrogram
 
 # decoding a few steps of the unpadded input is enough to exercise the dynamic frame axis
 _SHORT_CASE_STEPS = 4
@@ -67,22 +68,25 @@ def export_graphs(model: Whisper, folder: Path) -> None:
 
 def decode_rules(loaded: LoadedWhisper) -> DecodeRules:
     """English transcription without timestamps, up to half the text context (openai's)."""
-    special = loaded.vocabulary.special_tokens()
-    language = loaded.vocabulary.languages()["en"] if loaded.multilingual else None
-    return transcribe_rules(special, language, loaded.suppress_tokens,
-                            loaded.suppress_tokens_at_begin, loaded.dims.n_text_ctx // 2)
+    config = engine_config(loaded)
+    language = "en" if config.multilingual else None
+    return transcribe_rules(config, language, config.max_text_tokens)
 
 
 def padded_mel(utterance: Utterance, n_mels: int) -> np.ndarray:
     """[1, n_mels, 3000]: the utterance followed by silence to 30 s, as openai feeds Whisper."""
-    silence = np.zeros(MAX_MEL_FRAMES * SAMPLE_RATE_HZ // 100, dtype=np.float32)
-    mel = log_mel(np.concatenate([utterance.samples, silence]), n_mels)
+    mel = log_mel_spectrogram(utterance.samples, n_mels, padding=MAX_MEL_FRAMES * HOP_LENGTH)
     return mel[None, :, :MAX_MEL_FRAMES]
+
+
+def even_frames(mel: np.ndarray) -> np.ndarray:
+    """Drop a trailing frame if needed: the encoder's stride-2 conv takes an even count."""
+    return mel[:, : mel.shape[1] - mel.shape[1] % 2]
 
 
 def parity_cases(utterance: Utterance, n_mels: int, max_steps: int) -> list[ParityCase]:
     """The utterance padded to 30 s (decoded to the end) and unpadded (a few steps)."""
-    short = even_frames(log_mel(utterance.samples, n_mels))[None]
+    short = even_frames(log_mel_spectrogram(utterance.samples, n_mels))[None]
     spoken = f"Piper en_US-joe-medium: {utterance.text!r}"
     return [
         ParityCase(padded_mel(utterance, n_mels), f"{spoken}, padded to 30 s", max_steps),
@@ -96,7 +100,7 @@ def run_parity(model: Whisper, folder: Path, loaded: LoadedWhisper) -> ParityRep
     candidate = OrtRunner(folder / ENCODER_FILE, folder / DECODER_FILE, dims.n_text_layer,
                           dims.n_text_state)
     cases = parity_cases(synthesize(SENTENCES[0]), dims.n_mels, rules.max_tokens)
-    return check_parity(TorchRunner(model), candidate, cases, rules, loaded.vocabulary)
+    return check_parity(TorchRunner(model), candidate, cases, rules, loaded.tokenizer())
 
 
 def make_int8(folder: Path, loaded: LoadedWhisper) -> Int8Result:
@@ -112,9 +116,10 @@ def make_int8(folder: Path, loaded: LoadedWhisper) -> Int8Result:
         }.items()
     }
     mels = [padded_mel(synthesize(text), dims.n_mels) for text in SENTENCES]
+    tokenizer = loaded.tokenizer()
     wer = {
         name: word_error_rate(SENTENCES, [
-            loaded.vocabulary.decode(greedy_decode(runner, mel, rules)) for mel in mels
+            tokenizer.decode(greedy_decode(runner, mel, rules)) for mel in mels
         ])
         for name, runner in runners.items()
     }

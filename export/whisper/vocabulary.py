@@ -1,42 +1,25 @@
-"""Whisper's token list: special token ids, language ids and byte-level BPE decoding.
+"""Whisper's token list, for the ids the manifest records: special tokens and languages.
 
 Read from the vocabulary file shipped with CTranslate2 Whisper models (`vocabulary.txt`, one
 token a line, or `vocabulary.json`, a list), which unlike tokenizer.json lists the timestamp
-tokens too, so every id below `n_vocab` has a string.
+tokens too, so every id below `n_vocab` has a string. Token ids become text with the engine's
+own tokenizer (server/asr/tokenizer.py), read from the tokenizer.json the export ships.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from voxserve.export.whisper.errors import WeightsError
+from voxserve.export.errors import WeightsError
+from voxserve.server.asr.config import SpecialTokens
 
 # openai/whisper tokenizer.py: multilingual checkpoints have 51865+ tokens, English-only 51864
 MULTILINGUAL_MIN_VOCAB = 51865
 
 _LANGUAGE_TOKEN = re.compile(r"^<\|([a-z]{2,3})\|>$")
-
-
-@dataclass(frozen=True)
-class SpecialTokens:
-    """Ids of Whisper's control tokens (the names the manifest uses)."""
-
-    sot: int
-    eot: int
-    transcribe: int
-    translate: int
-    no_timestamps: int
-    no_speech: int
-    timestamp_begin: int
-    sot_prev: int
-    sot_lm: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -78,31 +61,6 @@ class Vocabulary:
             if match:
                 found[match.group(1)] = token_id
         return found
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        """Text of the ordinary (non-special) tokens; control tokens are dropped."""
-        eot = self.special_tokens().eot
-        data = bytearray()
-        for token_id in token_ids:
-            if token_id < eot:
-                data.extend(_UNICODE_TO_BYTE[char] for char in self.tokens[token_id])
-        return data.decode("utf-8", errors="replace")
-
-
-def _bytes_to_unicode() -> Mapping[int, str]:
-    """GPT-2's reversible byte -> printable character table used by byte-level BPE."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
-                 *range(ord("®"), ord("ÿ") + 1)]
-    table = {byte: chr(byte) for byte in printable}
-    extra = 0
-    for byte in range(256):
-        if byte not in table:
-            table[byte] = chr(256 + extra)
-            extra += 1
-    return table
-
-
-_UNICODE_TO_BYTE = {char: byte for byte, char in _bytes_to_unicode().items()}
 
 
 def load_vocabulary(folder: Path, n_vocab: int) -> Vocabulary:

@@ -1,12 +1,20 @@
-"""InferencePool: the bounded thread pool that runs every blocking model call off the event loop."""
+"""InferencePool: the bounded thread pool that runs every blocking model call off the event loop.
+
+Jobs wait in a priority queue, so a stream's final result never queues behind interim decodes
+that only refresh text the client already has: within a priority, first come, first served.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import heapq
+import itertools
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from concurrent.futures import Future
+from typing import Any, ParamSpec, TypeVar
 
 from voxserve.server import metrics
 
@@ -14,22 +22,82 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class Priority(enum.IntEnum):
+    """Queue order of a job; lower runs first."""
+
+    REQUEST = 0  # a result a client waits for: Recognize, Synthesize, a stream's final
+    INTERIM = 1  # an interim decode: skipped or superseded when it comes late
+
+
 class InferencePool:
     """A fixed number of worker threads shared by all RPCs; ONNX Runtime releases the GIL."""
 
     def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
         self.workers = workers
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+        self._queue: list[tuple[int, int, Future[Any], Callable[[], Any]]] = []
+        self._order = itertools.count()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"inference_{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
+        """`fn(*args, **kwargs)` on a worker, queued at Priority.REQUEST."""
+        return await self.run_at(Priority.REQUEST, fn, *args, **kwargs)
+
+    async def run_at(self, priority: Priority, fn: Callable[P, T], *args: P.args,
+                     **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)` on a worker once no job of a lower `priority` value waits.
+
+        Cancelling the awaiting task drops a job that has not started; a started one finishes
+        on its worker and its result is discarded.
+        """
         submitted_s = time.perf_counter()
 
         def job() -> T:
             metrics.observe_queue_wait(time.perf_counter() - submitted_s)
             return fn(*args, **kwargs)
 
-        return await loop.run_in_executor(self._executor, job)
+        future: Future[T] = Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the inference pool is shut down")
+            heapq.heappush(self._queue, (int(priority), next(self._order), future, job))
+            self._ready.notify()
+        return await asyncio.wrap_future(future)
+
+    def queued(self) -> int:
+        """Jobs waiting for a worker (started ones not counted)."""
+        with self._ready:
+            return len(self._queue)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Cancel the jobs still queued and let the workers exit once their current job ends."""
+        with self._ready:
+            self._closed = True
+            pending, self._queue = self._queue, []
+            self._ready.notify_all()
+        for _, _, future, _ in pending:
+            future.cancel()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: bool(self._queue) or self._closed)
+                if not self._queue:
+                    return
+                _, _, future, job = heapq.heappop(self._queue)
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller gave up while it waited
+            try:
+                result = job()
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                future.set_exception(exc)
+            else:
+                future.set_result(result)

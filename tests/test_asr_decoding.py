@@ -9,6 +9,8 @@ from voxserve.server.asr.decoding import (
     LogitRules,
     WindowRequest,
     compression_ratio,
+    log_softmax,
+    logsumexp,
     max_tokens_for,
     repeated_block,
 )
@@ -230,3 +232,22 @@ def test_split_window_close_tail_keeps_the_cut_segment_and_consumes_the_window()
                          close_tail=True)
     assert [(s.start_s, s.end_s) for s in split.segments] == [(0.0, 2.0)]
     assert split.next_seek == 271
+
+
+def test_logsumexp_matches_the_log_softmax_normalizer() -> None:
+    assert logsumexp(np.zeros(4, dtype=np.float32)) == pytest.approx(np.log(4.0), rel=1e-12)
+    assert logsumexp(np.array([2.0, -np.inf], dtype=np.float32)) == 2.0
+    assert logsumexp(np.full(3, -np.inf, dtype=np.float32)) == -np.inf
+    rng = np.random.default_rng(3)
+    row = rng.normal(0.0, 4.0, 51864).astype(np.float32)
+    row[rng.integers(0, 51864, 500)] = -np.inf  # masked tokens
+    token = int(np.argmax(row))
+    assert float(row[token]) - logsumexp(row) == pytest.approx(
+        float(log_softmax(row)[token]), rel=1e-6, abs=1e-9)
+
+
+def test_a_dominant_tokens_logprob_keeps_its_precision() -> None:
+    # e^10 against 1000 others at 0: log p = -log1p(1000 e^-10), about -0.0454
+    row = np.zeros(1001, dtype=np.float32)
+    row[0] = 10.0
+    assert 10.0 - logsumexp(row) == pytest.approx(-np.log1p(1000 * np.exp(-10.0)), rel=1e-6)

@@ -21,12 +21,12 @@ from voxserve.export.whisper.onnx_export import export_decoder, export_encoder
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.decoding import LogitRules, WindowRequest, decode_window
 from voxserve.server.asr.features import HOP_LENGTH, log_mel_spectrogram
-from voxserve.server.asr.network import WhisperNetwork
+from voxserve.server.asr.network import CrossCache, DecoderOutput, SelfCache, WhisperNetwork
 from voxserve.server.asr.tokenizer import WhisperTokenizer
-from voxserve.server.asr.transcription import PAD_MARGIN_FRAMES, window_frames
+from voxserve.server.asr.transcription import PAD_MARGIN_FRAMES, Transcription, window_frames
 from voxserve.server.asr.types import TranscribeOptions
-from voxserve.server.asr.whisper import WhisperRecognizer
-from voxserve.server.errors import InvalidArgument
+from voxserve.server.asr.whisper import GraphFiles, WhisperRecognizer, graph_files
+from voxserve.server.errors import InvalidArgument, ModelLoadError
 from voxserve.server.runtime import RuntimeOptions
 
 # openai/whisper's multilingual (v1/v2) vocabulary layout
@@ -166,3 +166,79 @@ def test_transcripts_are_well_formed(recognizer: WhisperRecognizer) -> None:
             assert 0.0 <= word.probability <= 1.0
     assert recognizer.info.multilingual
     assert recognizer.info.language_codes == tuple(LANGUAGES)
+
+
+class CountingNetwork(WhisperNetwork):
+    """The real network, counting the decodes that start from an empty cache (one per try)."""
+
+    tries = 0
+
+    def decode(self, tokens: list[int], cache: SelfCache, cross: CrossCache) -> DecoderOutput:
+        if cache.n_past == 0:
+            self.tries += 1
+        return super().decode(tokens, cache, cross)
+
+
+@pytest.mark.parametrize(("fallback", "tries"), [(True, 6), (False, 1)])
+def test_temperature_fallback_can_be_turned_off(folder: Path, fallback: bool,
+                                                tries: int) -> None:
+    config = WhisperConfig.from_manifest(json.loads((folder / "manifest.json").read_text()))
+    tokenizer = WhisperTokenizer.from_file(folder / "tokenizer.json", config.special.eot)
+    network = CountingNetwork.open(folder / "encoder.onnx", folder / "decoder.onnx",
+                                   RuntimeOptions(device="cpu"), DIMS.n_text_layer,
+                                   DIMS.n_text_state)
+    # a log-prob threshold no result meets: every try asks for the next temperature
+    options = TranscribeOptions(language="en", no_speech_threshold=1.0,
+                                log_prob_threshold=-1e-9, temperature_fallback=fallback)
+    run = Transcription(config, network, tokenizer, options, "en")
+    segments = run.transcribe(speechlike(2.0, seed=5))
+    assert network.tries == tries  # greedy, then (with the fallback) 0.2, 0.4 ... 1.0
+    assert segments and all(s.avg_logprob < options.log_prob_threshold for s in segments)
+
+
+@pytest.fixture(scope="module")
+def int8_manifest(folder: Path) -> dict[str, object]:
+    """The random model's manifest with an int8 variant, quantized as the exporter does."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    for graph in ("encoder", "decoder"):
+        quantize_dynamic(folder / f"{graph}.onnx", folder / f"{graph}.int8.onnx",
+                         weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         per_channel=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["variants"] = {"int8": {"encoder": "encoder.int8.onnx",
+                                     "decoder": "decoder.int8.onnx", "wer": 0.0}}
+    return manifest
+
+
+def test_the_manifest_names_the_variant_to_run(folder: Path,
+                                               int8_manifest: dict[str, object]) -> None:
+    assert graph_files(int8_manifest) == GraphFiles(
+        "encoder.onnx", "decoder.onnx", "tokenizer.json", "float32")
+    chosen = {**int8_manifest, "variant": "int8"}
+    assert graph_files(chosen) == GraphFiles(
+        "encoder.int8.onnx", "decoder.int8.onnx", "tokenizer.json", "int8")
+    assert graph_files({**int8_manifest, "variant": "float32"}).variant == "float32"
+    int8 = WhisperRecognizer.load(folder, chosen, RuntimeOptions(device="cpu"))
+    assert int8.info.variant == "int8"
+    assert WhisperRecognizer.load(folder, int8_manifest,
+                                  RuntimeOptions(device="cpu")).info.variant == "float32"
+    audio = speechlike(2.0, seed=6)
+    options = TranscribeOptions(language="en", no_speech_threshold=1.0)
+    assert int8.transcribe(audio, options) == int8.transcribe(audio, options)
+
+
+def test_a_missing_variant_is_a_model_load_error(folder: Path,
+                                                 int8_manifest: dict[str, object]) -> None:
+    with pytest.raises(ModelLoadError, match="has no 'fp16' variant; it has float32, int8"):
+        graph_files({**int8_manifest, "variant": "fp16"})
+    with pytest.raises(ModelLoadError, match="has no 'int8' variant; it has float32$"):
+        graph_files({**int8_manifest, "variants": {}, "variant": "int8"})
+    broken = {**int8_manifest, "variant": "int8",
+              "variants": {"int8": {"encoder": "encoder.int8.onnx"}}}
+    with pytest.raises(ModelLoadError, match="variant 'int8' lacks 'decoder'"):
+        graph_files(broken)
+    gone = {**int8_manifest, "variant": "int8",
+            "variants": {"int8": {"encoder": "encoder.int8.onnx", "decoder": "nowhere.onnx"}}}
+    with pytest.raises(ModelLoadError, match="nowhere.onnx is missing"):
+        WhisperRecognizer.load(folder, gone, RuntimeOptions(device="cpu"))

@@ -12,6 +12,7 @@ def test_defaults_are_whispers() -> None:
     assert (options.no_speech_threshold, options.log_prob_threshold) == (0.6, -1.0)
     assert options.compression_ratio_threshold == 2.4
     assert options.max_initial_timestamp_s == 1.0
+    assert options.temperature_fallback
 
 
 @pytest.mark.parametrize("bad", [

@@ -222,7 +222,9 @@ def test_transcribe_uses_the_fast_path_for_interims() -> None:
     (_, interim), (_, final) = recognizer.calls
     assert (interim.without_timestamps, interim.word_timestamps, interim.language) == (
         True, False, "en")
+    assert not interim.temperature_fallback  # greedy only: a retry would delay the interim
     assert final == options.transcribe
+    assert final.temperature_fallback
 
 
 def test_results_carry_stream_offsets_stability_and_confidence() -> None:

@@ -64,6 +64,19 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
+def logsumexp(logits: np.ndarray) -> float:
+    """log(sum(exp(logits))) of a 1-D float32 array; -inf when every entry is -inf.
+
+    Exponentials in float32 (the per-step cost over the whole vocabulary), their sum in float64
+    so that a dominant token's log probability keeps its precision near 0.
+    """
+    top = np.max(logits)
+    if not np.isfinite(top):
+        return float(top)
+    total = np.sum(np.exp(logits - top), dtype=np.float64)
+    return float(top) + math.log(total)
+
+
 def max_tokens_for(content_frames: int, config: WhisperConfig) -> int:
     """Token budget of a window, proportional to the audio it holds."""
     seconds = content_frames / FRAMES_PER_SECOND
@@ -130,9 +143,9 @@ class LogitRules:
             logits[:ts] = -np.inf  # the first token is a timestamp
             logits[ts + self._max_initial + 1 :] = -np.inf
         logits[ts + self._max_timestamp + 1 :] = -np.inf
-        logprobs = log_softmax(logits)
-        stamp_logprob = np.logaddexp.reduce(logprobs[ts:])
-        if stamp_logprob > np.max(logprobs[:ts]):
+        # all timestamps together more probable than any one text token: the softmax's
+        # normalizer cancels on both sides, so raw logits compare the same
+        if logsumexp(logits[ts:]) > float(np.max(logits[:ts])):
             logits[:ts] = -np.inf
 
 
@@ -162,17 +175,19 @@ class GreedyDecoder:
         """Choose the token that follows; None when the window is finished."""
         logits = logits.astype(np.float32, copy=True)
         self._rules.apply(logits, self.tokens)
-        logprobs = log_softmax(logits)
         token = self._choose(logits)
+        logprob = float(logits[token]) - logsumexp(logits)
         if token == self._eot:
-            self._eot_logprob = float(logprobs[token])
+            self._eot_logprob = logprob
             return None
         self.tokens.append(token)
-        self._logprobs.append(float(logprobs[token]))
+        self._logprobs.append(logprob)
         if token < self._eot:
             self._text_positions.append(len(self.tokens) - 1)
             if self._cut_loop():
                 return None
+        elif self._cut_repeated_segment():
+            return None
         if len(self.tokens) >= self._max_tokens:
             self.looped = True
             return None
@@ -186,24 +201,55 @@ class GreedyDecoder:
         return int(self._rng.choice(len(probs), p=probs / probs.sum()))
 
     def _cut_loop(self) -> bool:
-        """Drop the repeats of a loop, keeping one copy; a copy that the loop entered mid-way
-        (its last sentence end is not its last token) is cut back to that sentence end, so
-        "A. The A. The" keeps "A." rather than "A. The"."""
+        """Drop the repeats of a loop, keeping one copy ended at its last sentence end, so
+        "A. The A. The" keeps "A." rather than "A. The".
+
+        The copy is searched one token late: the block starts where the repetition starts, and
+        when that is the full stop of the sentence before the loop ("B. A. A. A" repeats
+        ". A"), the copy's own sentence end is the first token of the next copy; searching the
+        first copy only would cut back to "B." and drop the sentence that was said once.
+        """
         text = [self.tokens[i] for i in self._text_positions]
         found = repeated_block(text)
         if found is None:
             return False
         keep, block = found
-        for k in range(keep - 1, keep - block - 1, -1):
+        for k in range(keep, keep - block, -1):
             if text[k] in self._sentence_ends:
                 keep = k + 1
                 break
+        self._truncate(keep)
+        return True
+
+    def _cut_repeated_segment(self) -> bool:
+        """After a timestamp that closes a segment: a segment with the same text tokens as the
+        segment before it is a loop that the block rule misses when the text is short ("This
+        is a test." is 5 tokens; the rule needs 12 in all). Drop it, keeping the timestamp pair
+        between the two, so the window ends where the first copy does."""
+        tokens = self.tokens
+        end = len(tokens) - 1  # the closing timestamp
+        start = end
+        while start > 0 and tokens[start - 1] < self._eot:
+            start -= 1
+        # tokens[start - 1] opens this segment and tokens[start - 2] closes the one before
+        if start == end or start < 2 or tokens[start - 2] < self._eot:  # no text, or no pair
+            return False
+        previous = start - 2
+        while previous > 0 and tokens[previous - 1] < self._eot:
+            previous -= 1
+        if tokens[previous : start - 2] != tokens[start:end]:
+            return False
+        self._truncate(self._text_positions.index(start))
+        return True
+
+    def _truncate(self, keep: int) -> None:
+        """Keep the first `keep` text tokens and the timestamps before the next one; the rest
+        was a loop."""
         cut = self._text_positions[keep]
         del self.tokens[cut:]
         del self._logprobs[cut:]
         del self._text_positions[keep:]
         self.looped = True
-        return True
 
 
 def no_speech_probability(logits_at_sot: np.ndarray, no_speech: int) -> float:

@@ -128,14 +128,16 @@ class Transcription:
         return (special.sot, self._config.languages[self.language], special.transcribe)
 
     def _decode_with_fallback(self, window: _Window, cross: CrossCache) -> WindowResult:
-        """Greedy first; sample at rising temperatures while the text is a loop or improbable.
+        """Greedy first; then (with temperature_fallback) sample at rising temperatures while
+        the text is a loop or improbable.
 
         When every try fails, the most probable one that is not repetitive wins (faster-whisper's
         choice; whisper keeps the last, most random one).
         """
         options = self._options
+        fallbacks = FALLBACK_TEMPERATURES if options.temperature_fallback else ()
         tries: list[WindowResult] = []
-        for temperature in (0.0, *FALLBACK_TEMPERATURES):
+        for temperature in (0.0, *fallbacks):
             request = WindowRequest(
                 sot_sequence=self._sot_sequence(),
                 content_frames=window.content_frames,

@@ -16,6 +16,10 @@ class TranscribeOptions:
     language: str | None = None
     word_timestamps: bool = False
     without_timestamps: bool = False  # fast path for interim results: no timestamp tokens
+    # Re-decode at rising temperatures when the greedy text is a loop or improbable (whisper's
+    # default). Off for interim results: each retry costs a whole decode, and a newer interim
+    # or the final soon replaces the text anyway.
+    temperature_fallback: bool = True
     max_initial_timestamp_s: float = 1.0
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
@@ -81,3 +85,4 @@ class RecognizerInfo:
     sample_rate_hz: int
     description: str
     execution_provider: str
+    variant: str = "float32"  # which graphs run: the float32 export or a variant such as int8

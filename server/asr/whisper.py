@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,15 @@ from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcr
 from voxserve.server.errors import InvalidArgument, InvalidAudio, ModelLoadError
 from voxserve.server.runtime import RuntimeOptions
 
+# The variant name of the exporter's default float32 graphs (the manifest's "files").
+FLOAT32 = "float32"
+
 
 class WhisperRecognizer:
     """Transcribes 16 kHz mono float32 audio; immutable after load, safe across threads."""
 
     def __init__(self, config: WhisperConfig, network: WhisperNetwork,
-                 tokenizer: WhisperTokenizer) -> None:
+                 tokenizer: WhisperTokenizer, variant: str = FLOAT32) -> None:
         self._config = config
         self._network = network
         self._tokenizer = tokenizer
@@ -32,6 +36,7 @@ class WhisperRecognizer:
             sample_rate_hz=config.sample_rate_hz,
             description=config.description,
             execution_provider=network.execution_provider,
+            variant=variant,
         )
 
     @classmethod
@@ -41,22 +46,18 @@ class WhisperRecognizer:
         config = WhisperConfig.from_manifest(manifest)
         if config.sample_rate_hz != SAMPLE_RATE_HZ:
             raise ModelLoadError(f"model {config.name}: whisper needs {SAMPLE_RATE_HZ} Hz audio")
-        files = manifest.get("files") or {}
-        try:
-            encoder, decoder, vocab = files["encoder"], files["decoder"], files["tokenizer"]
-        except KeyError as exc:
-            raise ModelLoadError(f"model {config.name}: manifest files lack {exc}") from exc
-        if not (folder / vocab).is_file():
-            raise ModelLoadError(f"model {config.name}: {vocab} is missing")
-        tokenizer = WhisperTokenizer.from_file(folder / vocab, config.special.eot)
+        files = graph_files(manifest)
+        if not (folder / files.tokenizer).is_file():
+            raise ModelLoadError(f"model {config.name}: {files.tokenizer} is missing")
+        tokenizer = WhisperTokenizer.from_file(folder / files.tokenizer, config.special.eot)
         network = WhisperNetwork.open(
-            folder / encoder,
-            folder / decoder,
+            folder / files.encoder,
+            folder / files.decoder,
             runtime,
             config.dims.n_text_layer,
             config.dims.n_text_state,
         )
-        return cls(config, network, tokenizer)
+        return cls(config, network, tokenizer, files.variant)
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
         """Recognise all speech in `audio`: float32 mono 16 kHz in [-1, 1], any length."""
@@ -85,6 +86,39 @@ class WhisperRecognizer:
                 f"it knows {', '.join(sorted(self._config.languages))}"
             )
         return code
+
+
+@dataclass(frozen=True)
+class GraphFiles:
+    """The files one recognizer runs, relative to its model folder."""
+
+    encoder: str
+    decoder: str
+    tokenizer: str
+    variant: str  # FLOAT32, or the name of one of the manifest's "variants"
+
+
+def graph_files(manifest: dict[str, Any]) -> GraphFiles:
+    """The encoder and decoder to run: the manifest's "files", or those of the variant that its
+    "variant" key names (e.g. "int8", written by `voxserve export whisper --int8`)."""
+    name = manifest.get("name", "?")
+    files = manifest.get("files") or {}
+    try:
+        chosen = GraphFiles(files["encoder"], files["decoder"], files["tokenizer"], FLOAT32)
+    except KeyError as exc:
+        raise ModelLoadError(f"model {name}: manifest files lack {exc}") from exc
+    variant = manifest.get("variant") or FLOAT32
+    if variant == FLOAT32:
+        return chosen
+    variants = manifest.get("variants") or {}
+    if variant not in variants:
+        have = ", ".join([FLOAT32, *sorted(variants)])
+        raise ModelLoadError(f"model {name} has no {variant!r} variant; it has {have}")
+    try:
+        graphs = variants[variant]
+        return GraphFiles(graphs["encoder"], graphs["decoder"], chosen.tokenizer, variant)
+    except (KeyError, TypeError) as exc:
+        raise ModelLoadError(f"model {name}: variant {variant!r} lacks {exc}") from exc
 
 
 def _primary_language(code: str | None) -> str | None:

@@ -35,7 +35,7 @@ from voxserve.server.errors import (
     ModelLoadError,
     VoxserveError,
 )
-from voxserve.server.inference import InferencePool
+from voxserve.server.inference import InferencePool, Priority
 from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     Action,
@@ -276,7 +276,8 @@ class LiveStream:
             finally:
                 self._budget.release()
 
-        decode = asyncio.ensure_future(self._pool.run(decode_unless_abandoned))
+        decode = asyncio.ensure_future(
+            self._pool.run_at(Priority.INTERIM, decode_unless_abandoned))
         overtaken = asyncio.ensure_future(self._feed.wait_overtaken())
         try:
             await asyncio.wait((decode, overtaken), return_when=asyncio.FIRST_COMPLETED)

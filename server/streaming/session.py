@@ -144,8 +144,11 @@ class StreamSession:
         self._recognizer = recognizer
         self._decoder = StreamDecoder(options.encoding, options.sample_rate_hz, options.channels)
         self._endpointer = Endpointer(options.endpointing, create_vad(options.endpointing, silero))
+        # Interims are greedy only and without timestamp tokens: a newer interim or the final
+        # soon replaces them, so a temperature fallback's extra decodes would only delay them.
         self._interim_options = dataclasses.replace(
-            options.transcribe, word_timestamps=False, without_timestamps=True
+            options.transcribe, word_timestamps=False, without_timestamps=True,
+            temperature_fallback=False,
         )
         self._latest_interim: InterimRequest | None = None
         self._interim_words: dict[int, tuple[str, ...]] = {}

@@ -190,7 +190,8 @@ async def drain(server: Server) -> None:
     await server.set_serving(False)
     server.state.draining.set()
     await server.grpc_server.stop(server.config.grace_s)
-    server.pool.shutdown()
+    # a model call cut off by the grace still runs: let it end before the process exits
+    await asyncio.to_thread(server.pool.shutdown, 60.0)
     if server.metrics_endpoint is not None:
         server.metrics_endpoint.close()
     log.info("stopped")

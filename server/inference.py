@@ -77,14 +77,20 @@ class InferencePool:
         with self._ready:
             return len(self._queue)
 
-    def shutdown(self) -> None:
-        """Cancel the jobs still queued and let the workers exit once their current job ends."""
+    def shutdown(self, wait_s: float = 0.0) -> None:
+        """Cancel the jobs still queued and let the workers exit once their current job ends.
+
+        With `wait_s`, wait that long for running jobs: the process must not exit while a
+        (daemon) worker is inside ONNX Runtime, which aborts it.
+        """
         with self._ready:
             self._closed = True
             pending, self._queue = self._queue, []
             self._ready.notify_all()
         for _, _, future, _ in pending:
             future.cancel()
+        for thread in self._threads if wait_s else ():
+            thread.join(wait_s)
 
     def _work(self) -> None:
         while True:

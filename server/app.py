@@ -171,7 +171,7 @@ async def start(server: Server) -> None:
              server.port, "TLS" if config.tls else "plaintext", server.replica, config.models_dir)
     repository = await asyncio.to_thread(
         load_repository, config.models_dir, config.runtime, config.default_recognizer,
-        config.default_voice,
+        config.default_voice, config.model_variant,
     )
     for model, seconds in repository.load_time_s.items():
         metrics.set_model_load_time(model, seconds)

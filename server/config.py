@@ -19,6 +19,7 @@ class ServerConfig:
     models_dir: Path = Path("models")
     default_recognizer: str = ""  # "" = first recognizer by name
     default_voice: str = ""  # "" = first voice by name
+    model_variant: str = ""  # "" = each model's float32 graphs; "int8" where a model has it
     device: Device = "auto"
     intra_op_threads: int = 0
     inter_op_threads: int = 1

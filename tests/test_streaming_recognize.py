@@ -470,7 +470,8 @@ def test_a_stream_holds_its_slot_until_cancelled(limited: ServerProcess) -> None
     hold = threading.Event()
     with grpc.insecure_channel(limited.target) as channel:
         stub = recognizer_pb2_grpc.RecognizerStub(channel)
-        first = stub.StreamingRecognize(_silence_until(hold), timeout=60)
+        first = stub.StreamingRecognize(requests(streaming_config(), [], hold_open=hold),
+                                        timeout=60)
         try:
             refused = _wait_refused(limited.target)
             assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -485,14 +486,6 @@ def test_a_stream_holds_its_slot_until_cancelled(limited: ServerProcess) -> None
             break
         time.sleep(0.1)
     assert outcome.code == grpc.StatusCode.OK, outcome.details
-
-
-def _silence_until(hold: threading.Event) -> Iterator[recognizer_pb2.StreamingRecognizeRequest]:
-    """A stream that stays alive: 100 ms of silence every 0.3 s (well inside the 1.5 s idle
-    timeout, even on a loaded machine) until `hold` is set."""
-    yield recognizer_pb2.StreamingRecognizeRequest(streaming_config=streaming_config())
-    while not hold.wait(0.3):
-        yield _audio(bytes(3200))
 
 
 def _wait_refused(target: str) -> Outcome:

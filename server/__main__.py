@@ -142,7 +142,7 @@ def options_from(argv: Sequence[str] | None, env: Mapping[str, str]
 
 
 def setup_logging(level: str, log_format: str) -> None:
-    from voxserve.server.requestlog import JsonFormatter, RequestIdFilter
+    from voxserve.server.servicers.requestlog import JsonFormatter, RequestIdFilter
 
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())

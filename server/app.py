@@ -14,17 +14,17 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from voxserve.server import metrics
 from voxserve.server.admission import Admission
-from voxserve.server.auth import AuthInterceptor, load_api_keys
 from voxserve.server.config import ServerConfig
 from voxserve.server.inference import InferencePool
 from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
-from voxserve.server.requestlog import RequestLog
+from voxserve.server.servicers.auth import AuthInterceptor, load_api_keys
 from voxserve.server.servicers.models import ModelsServicer
 from voxserve.server.servicers.recognizer import RecognizerServicer
+from voxserve.server.servicers.requestlog import RequestLog
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
+from voxserve.server.servicers.tls import server_credentials
 from voxserve.server.state import ServerState
-from voxserve.server.tls import server_credentials
 from voxserve.v1 import (
     models_pb2,
     models_pb2_grpc,

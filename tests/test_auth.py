@@ -22,7 +22,8 @@ from tests.serverproc import ServerProcess
 from voxserve.client.client import VoxClient
 from voxserve.client.connection import ConnectionOptions
 from voxserve.server.app import Server, create_server
-from voxserve.server.auth import (
+from voxserve.server.config import ServerConfig
+from voxserve.server.servicers.auth import (
     MISSING_MESSAGE,
     WRONG_MESSAGE,
     ApiKeys,
@@ -30,7 +31,6 @@ from voxserve.server.auth import (
     read_keys_file,
     token_from,
 )
-from voxserve.server.config import ServerConfig
 from voxserve.v1 import models_pb2, models_pb2_grpc, recognizer_pb2, recognizer_pb2_grpc
 
 KEY = "vx-test-key-0123456789abcdef"

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from voxserve.server.app import Server, create_server
 from voxserve.server.config import ServerConfig
-from voxserve.server.requestlog import (
+from voxserve.server.servicers.requestlog import (
     JsonFormatter,
     RequestIdFilter,
     current_request_id,

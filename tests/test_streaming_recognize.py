@@ -28,8 +28,8 @@ from tests.speech import espeak, join, noise, sentences, silence, wav_bytes
 from tests.wer import wer
 from voxserve.server.audio.codecs import float_to_mulaw
 from voxserve.server.inference import InferencePool
-from voxserve.server.servicers.streaming import ActionFeed, InterimBudget, SharedSilero
 from voxserve.server.streaming.endpointer import SpeechStarted
+from voxserve.server.streaming.live import ActionFeed, InterimBudget, SharedSilero
 from voxserve.server.streaming.session import InterimRequest
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 

@@ -26,7 +26,7 @@ from voxserve.client.client import VoxClient
 from voxserve.client.connection import ConnectionOptions, open_aio_channel, open_channel
 from voxserve.server.app import Server, create_server
 from voxserve.server.config import ServerConfig
-from voxserve.server.tls import server_credentials
+from voxserve.server.servicers.tls import server_credentials
 from voxserve.v1 import models_pb2, models_pb2_grpc
 
 KEY = "vx-tls-test-key"

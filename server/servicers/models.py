@@ -6,8 +6,8 @@ from typing import Any
 
 import grpc
 
+from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
-from voxserve.server.status import rpc
 from voxserve.v1 import models_pb2, models_pb2_grpc
 
 

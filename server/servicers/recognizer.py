@@ -16,16 +16,16 @@ from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
 from voxserve.server.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
-from voxserve.server.servicers.streaming import (
+from voxserve.server.servicers.status_mapping import rpc
+from voxserve.server.state import ServerState
+from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
+from voxserve.server.streaming.live import (
     InterimBudget,
     LiveStream,
     Outcome,
     SharedSilero,
     StreamLimits,
 )
-from voxserve.server.state import ServerState
-from voxserve.server.status import rpc
-from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     EndOfSingleUtterance,
     Recognizer,

@@ -14,8 +14,8 @@ from voxserve.server.audio.resample import resample
 from voxserve.server.config import ServerConfig
 from voxserve.server.errors import InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
+from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
-from voxserve.server.status import rpc
 from voxserve.server.tts.piper import PiperVoice
 from voxserve.server.tts.types import SynthesisOptions
 from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc

@@ -30,8 +30,7 @@ from bench.live import StreamRun, run_stream, streaming_config
 from bench.peer import REPO
 from bench.recordings import conversation
 from bench.report import machine, percentile, require_model, save_json, table
-from tests.serverproc import ServerProcess
-from tests.wer import wer
+from bench.support import ServerProcess, wer
 from voxserve.v1 import recognizer_pb2, recognizer_pb2_grpc
 
 LEVELS = (1, 4, 8, 16)

@@ -123,4 +123,5 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.log.close()
         Path(self.log.name).unlink(missing_ok=True)

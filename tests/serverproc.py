@@ -105,4 +105,5 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+        self.log.close()
         Path(self.log.name).unlink(missing_ok=True)

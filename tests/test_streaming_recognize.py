@@ -466,36 +466,54 @@ def test_too_long_stream_flushes_then_resource_exhausted(limited: ServerProcess)
     assert wer([text], [outcome.text]) <= UTTERANCE_WER_BOUND
 
 
-def test_a_stream_holds_its_slot_until_cancelled(limited: ServerProcess) -> None:
+@pytest.fixture(scope="module")
+def one_slot(models_dir: Path) -> Iterator[tuple[ServerProcess, int]]:
+    """One stream at a time, and timeouts long enough that only the test ends a stream: the
+    slot test then depends on no timing, however loaded the machine is."""
+    port = free_port()
+    with ServerProcess(models_dir, "--max-streams", "1", "--stream-idle-timeout-s", "600",
+                       "--first-message-timeout-s", "600", "--metrics-port", str(port)) as proc:
+        proc.wait_serving()
+        yield proc, port
+
+
+def streams_in_use(metrics_port: int) -> float:
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return next(sample.value for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "voxserve_admission_in_use"
+                and sample.labels == {"kind": "recognition"})
+
+
+def wait_streams_in_use(metrics_port: int, count: int) -> None:
+    """Until the server reports `count` streams holding a slot (it is a state, not a delay)."""
+    for _ in range(600):
+        if streams_in_use(metrics_port) == count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the server never reported {count} stream(s) in use")
+
+
+def test_a_stream_holds_its_slot_until_cancelled(one_slot: tuple[ServerProcess, int]) -> None:
+    server, metrics_port = one_slot
     hold = threading.Event()
-    with grpc.insecure_channel(limited.target) as channel:
+    with grpc.insecure_channel(server.target) as channel:
         stub = recognizer_pb2_grpc.RecognizerStub(channel)
         first = stub.StreamingRecognize(requests(streaming_config(), [], hold_open=hold),
-                                        timeout=60)
+                                        timeout=600)
         try:
-            refused = _wait_refused(limited.target)
+            wait_streams_in_use(metrics_port, 1)
+            refused = run(server.target, requests(streaming_config(), [bytes(3200)]))
             assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "at capacity" in refused.details
         finally:
             first.cancel()
             hold.set()
-    # Cancelling freed the slot: a new stream is admitted (the server notices within moments).
-    for _ in range(50):
-        outcome = run(limited.target, requests(streaming_config(), [bytes(3200)]))
-        if outcome.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
-            break
-        time.sleep(0.1)
+    wait_streams_in_use(metrics_port, 0)  # cancelling freed the slot
+    outcome = run(server.target, requests(streaming_config(), [bytes(3200)]))
     assert outcome.code == grpc.StatusCode.OK, outcome.details
-
-
-def _wait_refused(target: str) -> Outcome:
-    """A second stream, once the first one holds the only slot."""
-    for _ in range(50):
-        outcome = run(target, requests(streaming_config(), [bytes(3200)]))
-        if outcome.code != grpc.StatusCode.OK:
-            return outcome
-        time.sleep(0.1)
-    raise AssertionError("the second stream was never refused")
 
 
 def test_drain_flushes_open_streams_then_ends_them(models_dir: Path) -> None:

@@ -18,10 +18,10 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
+from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
 from voxserve.server.errors import InvalidArgument
 from voxserve.server.streaming.vad import SILERO_HYSTERESIS, FrameClassifier
 
-SAMPLE_RATE_HZ = 16000
 DETECTORS = ("webrtc", "silero")
 # Share of the start window's frames that must be voiced (py-webrtcvad's example uses 0.9): a
 # single dropped frame inside a long min_speech_ms window does not delay the start.

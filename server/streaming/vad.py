@@ -16,10 +16,10 @@ import onnxruntime as ort
 import webrtcvad
 
 from voxserve.server.audio.codecs import float_to_pcm16
+from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
 from voxserve.server.errors import InvalidArgument, ModelLoadError
 from voxserve.server.runtime import RuntimeOptions, create_session
 
-SAMPLE_RATE_HZ = 16000
 # webrtcvad takes 10, 20 or 30 ms frames; 30 ms gives its steadiest decisions.
 WEBRTC_FRAME_MS = 30
 # Silero v5/v6 at 16 kHz: 512-sample windows, each preceded by the previous window's last 64

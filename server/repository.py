@@ -16,6 +16,8 @@ from voxserve.server.runtime import RuntimeOptions
 log = logging.getLogger("voxserve.repository")
 
 MANIFEST = "manifest.json"
+# The manifest layout this server reads; the exporter writes it (export/manifest.py).
+FORMAT_VERSION = 1
 # family -> "module:Class" of the engine whose `load(folder, manifest, runtime)` builds it.
 ENGINES = {
     "whisper": "voxserve.server.asr.whisper:WhisperRecognizer",
@@ -60,9 +62,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path}: unreadable manifest ({exc})") from exc
-    for key in ("name", "kind", "family", "files"):
+    for key in ("format_version", "name", "kind", "family", "files"):
         if key not in manifest:
             raise ModelLoadError(f"{path}: manifest lacks {key!r}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path}: format_version {manifest['format_version']!r} is not the one this server"
+            f" reads ({FORMAT_VERSION}); re-export the model with this version of voxserve"
+        )
     if manifest["kind"] not in KINDS:
         raise ModelLoadError(f"{path}: kind must be one of {KINDS}, not {manifest['kind']!r}")
     if manifest["family"] not in ENGINES:

@@ -48,7 +48,11 @@ FRAME_MS = 30  # WebRTC VAD frame
 WEBRTC_HANGOVER_MS = 150
 # tiny.en on espeak-ng: each clean sentence alone is word for word; a final's audio is cut by
 # the VAD, which may cost a word at the edges.
-UTTERANCE_WER_BOUND = 0.2
+# Measured 0.0 on every clean 16 kHz sentence here (espeak-ng, tiny.en float32 on CPU): the
+# endpointer cuts by audio, not by time, so a final's text is the same on every run.
+UTTERANCE_WER_BOUND = 0.0
+# 8 kHz mu-law loses everything above 4 kHz: measured 1 word in 6 of sentence 8.
+TELEPHONE_WER_BOUND = 1 / 6
 
 
 @dataclass
@@ -290,7 +294,8 @@ def test_other_rates_and_encodings(server: ServerProcess, rate_hz: int, encoding
     outcome = run(server.target, requests(config, chunks))
     assert outcome.code == grpc.StatusCode.OK, outcome.details
     assert len(outcome.finals) == 1
-    assert wer([text], [outcome.text]) <= UTTERANCE_WER_BOUND
+    bound = TELEPHONE_WER_BOUND if rate_hz == 8000 else UTTERANCE_WER_BOUND
+    assert wer([text], [outcome.text]) <= bound, outcome.text
 
 
 def test_silero_detector(server: ServerProcess) -> None:

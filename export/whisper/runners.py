@@ -8,8 +8,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from voxserve.export.whisper.contract import DECODER_INPUTS, ENCODER_INPUTS
 from voxserve.export.whisper.model import Whisper
+from voxserve.server.asr.contract import DECODER_INPUTS, ENCODER_INPUTS
 
 Array = np.ndarray
 DecoderStep = tuple[Array, Array, Array, Array]  # logits, new_self_k, new_self_v, cross_attn

@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from voxserve.server.asr.contract import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+)
 from voxserve.server.errors import ModelLoadError
 from voxserve.server.runtime import RuntimeOptions, active_provider, create_session
 
-# the exporter's tensor names (the Whisper ONNX contract)
-_ENCODER_INPUTS = ("mel",)
-_ENCODER_OUTPUTS = ("cross_k", "cross_v")
-_DECODER_INPUTS = ("tokens", "self_k", "self_v", "cross_k", "cross_v")
-_DECODER_OUTPUTS = ("logits", "new_self_k", "new_self_v", "cross_attn")
 _STEP_OUTPUTS = ["logits", "new_self_k", "new_self_v"]
 
 
@@ -67,8 +68,8 @@ class WhisperNetwork:
 
     def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession,
                  n_text_layer: int, n_text_state: int) -> None:
-        _check_names(encoder, _ENCODER_INPUTS, _ENCODER_OUTPUTS, "encoder")
-        _check_names(decoder, _DECODER_INPUTS, _DECODER_OUTPUTS, "decoder")
+        _check_names(encoder, ENCODER_INPUTS, ENCODER_OUTPUTS, "encoder")
+        _check_names(decoder, DECODER_INPUTS, DECODER_OUTPUTS, "decoder")
         self._encoder = encoder
         self._decoder = decoder
         self._n_text_layer = n_text_layer
@@ -95,7 +96,7 @@ class WhisperNetwork:
 
     def encode(self, mel: np.ndarray) -> CrossCache:
         """Cross-attention cache of one window of log-mel frames [n_mels, n_frames (even)]."""
-        k, v = self._encoder.run(list(_ENCODER_OUTPUTS), {"mel": mel[None].astype(np.float32)})
+        k, v = self._encoder.run(list(ENCODER_OUTPUTS), {"mel": mel[None].astype(np.float32)})
         return CrossCache(k=k, v=v)
 
     def empty_cache(self) -> SelfCache:

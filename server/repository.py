@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from voxserve.server.errors import ModelLoadError, ModelNotFound
 from voxserve.server.runtime import RuntimeOptions
+from voxserve.server.streaming.vad import SileroModel
 
 log = logging.getLogger("voxserve.repository")
 
@@ -26,6 +29,26 @@ ENGINES = {
 KINDS = ("recognizer", "voice")
 
 
+class SileroSlot:
+    """Silero VAD's shared session, owned by the repository like the other models: loaded once,
+    at start-up when it is the server's default detector (`--vad silero`), else on the first
+    stream that asks for it; kept for the server's life. Thread-safe: call get() on the pool."""
+
+    def __init__(self, loader: Callable[[], SileroModel] = SileroModel.load) -> None:
+        self._loader = loader
+        self._model: SileroModel | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SileroModel:
+        """The model, loaded now if it is not yet (blocking); ModelLoadError when it cannot be,
+        and the next call tries again."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._loader()
+                log.info("loaded Silero VAD from %s", self._model.path)
+            return self._model
+
+
 @dataclass(frozen=True)
 class ModelRepository:
     """Loaded recognizers and voices by name, plus the defaults of each kind."""
@@ -36,6 +59,7 @@ class ModelRepository:
     default_voice: str = ""
     families: dict[str, str] = field(default_factory=dict)
     load_time_s: dict[str, float] = field(default_factory=dict)
+    silero: SileroSlot = field(default_factory=SileroSlot)
 
     def recognizer(self, name: str = "") -> Any:
         return _pick(self.recognizers, name or self.default_recognizer, "recognizer model")
@@ -99,8 +123,11 @@ def load_repository(
     default_recognizer: str = "",
     default_voice: str = "",
     variant: str = "",
+    load_silero: bool = False,
 ) -> ModelRepository:
-    """Load every model folder under `models_dir` (blocking; call it off the event loop)."""
+    """Load every model folder under `models_dir`, and Silero VAD when `load_silero` (the
+    server's default detector: a missing model then fails start-up). Blocking: call it off the
+    event loop."""
     if not models_dir.is_dir():
         raise ModelLoadError(f"model repository {models_dir} is not a folder")
     loaded: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
@@ -124,7 +151,11 @@ def load_repository(
         raise ModelLoadError(
             f"no models in {models_dir} (each needs a {MANIFEST}); run `make models`"
         )
+    silero = SileroSlot()
+    if load_silero:
+        silero.get()
     return ModelRepository(
+        silero=silero,
         recognizers=recognizers,
         voices=voices,
         default_recognizer=_default(recognizers, default_recognizer, "recognizer"),

@@ -395,6 +395,7 @@ def test_command_exports_a_checkpoint_with_int8(tmp_path: Path) -> None:
     assert parity["greedy_tokens_agree"] is True
     int8 = manifest["variants"]["int8"]
     assert (int8["encoder"], int8["decoder"]) == ("encoder.int8.onnx", "decoder.int8.onnx")
+    print("INT8WER", int8["wer"], int8["wer_fp32"])
     assert 0.0 <= int8["wer"] and int8["wer_fp32"] >= 0.0
     assert (out / "decoder.int8.onnx").stat().st_size < (out / "decoder.onnx").stat().st_size / 3
 

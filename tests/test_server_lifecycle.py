@@ -54,6 +54,13 @@ def test_sigterm_drains_and_exits_zero(models_dir: Path) -> None:
         assert "draining" in proc.output() and "stopped" in proc.output()
 
 
+def test_silero_as_the_default_detector_loads_before_serving(models_dir: Path) -> None:
+    with ServerProcess(models_dir, "--vad", "silero") as proc:
+        proc.wait_serving()
+        output = proc.output()
+        assert output.index("loaded Silero VAD from") < output.index("serving 1 recognizer(s)")
+
+
 def test_unknown_model_is_not_found(server: ServerProcess) -> None:
     from voxserve.v1 import recognizer_pb2
 

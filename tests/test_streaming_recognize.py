@@ -29,7 +29,7 @@ from tests.wer import wer
 from voxserve.server.audio.codecs import float_to_mulaw
 from voxserve.server.inference import InferencePool
 from voxserve.server.streaming.endpointer import SpeechStarted
-from voxserve.server.streaming.live import ActionFeed, InterimBudget, SharedSilero
+from voxserve.server.streaming.live import ActionFeed, InterimBudget
 from voxserve.server.streaming.session import InterimRequest
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
@@ -588,10 +588,3 @@ def test_interim_budget_keeps_a_worker_for_finals() -> None:
     assert [budget.take() for _ in range(4)] == [True, True, True, False]
     budget.release()
     assert budget.take() and not budget.take()
-
-
-async def test_silero_is_built_once_and_shared() -> None:
-    shared = SharedSilero(InferencePool(1))
-    models = await asyncio.gather(shared.get(), shared.get(), shared.load())
-    assert models[0] is models[1] is models[2]
-    assert models[0].path.name == "silero_vad.onnx"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,12 @@ from voxserve.server.admission import Admission
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
-from voxserve.server.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
+from voxserve.server.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    LimitExceeded,
+    ModelLoadError,
+)
 from voxserve.server.inference import InferencePool
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
@@ -23,7 +29,6 @@ from voxserve.server.streaming.live import (
     InterimBudget,
     LiveStream,
     Outcome,
-    SharedSilero,
     StreamLimits,
 )
 from voxserve.server.streaming.session import (
@@ -33,6 +38,7 @@ from voxserve.server.streaming.session import (
     StreamResult,
     StreamSession,
 )
+from voxserve.server.streaming.vad import SileroModel
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
 ENCODINGS = {
@@ -53,6 +59,8 @@ SPEECH_EVENTS = {
 }
 # Transcribing no audio checks the options (the language) without running the model.
 NO_AUDIO = np.zeros(0, dtype=np.float32)
+
+log = logging.getLogger("voxserve.recognizer")
 
 
 def encoding_name(encoding: int) -> str:
@@ -211,7 +219,6 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self._pool = pool
         self._config = config
         self._admission = admission
-        self._silero = SharedSilero(pool)
         self._interim_budget = InterimBudget.for_pool(pool)
         self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s)
 
@@ -235,12 +242,6 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
             )
             transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)
         return recognize_response(transcript, recognizer.info.name)
-
-    async def load_silero(self) -> None:
-        """Load Silero VAD now (start-up, when it is the server's --vad): a missing model then
-        fails start-up instead of the streams that ask for it. Without this call it is loaded
-        on the first stream that needs it."""
-        await self._silero.load()
 
     @rpc
     async def StreamingRecognize(
@@ -268,5 +269,16 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         await self._pool.run(recognizer.transcribe, NO_AUDIO, options.transcribe)
         silero = None
         if options.endpointing.detector == "silero":
-            silero = await self._silero.get()
+            silero = await self._silero()
         return StreamSession(recognizer, options, silero=silero)
+
+    async def _silero(self) -> SileroModel:
+        """The repository's Silero VAD for a stream that asked for it; InvalidArgument when it
+        cannot be had."""
+        try:
+            return await self._pool.run(self._state.repository.silero.get)
+        except ModelLoadError as exc:
+            log.error("Silero VAD cannot be loaded: %s", exc)
+            raise InvalidArgument(
+                "endpointing.detector SILERO is not available on this server; use WEBRTC"
+            ) from exc

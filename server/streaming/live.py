@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,9 +29,7 @@ from voxserve.server import metrics
 from voxserve.server.asr.types import Transcript
 from voxserve.server.errors import (
     DeadlineExceeded,
-    InvalidArgument,
     LimitExceeded,
-    ModelLoadError,
     VoxserveError,
 )
 from voxserve.server.inference import InferencePool, Priority
@@ -46,9 +43,6 @@ from voxserve.server.streaming.session import (
     StreamResult,
     StreamSession,
 )
-from voxserve.server.streaming.vad import SileroModel
-
-log = logging.getLogger("voxserve.streaming")
 
 # Actions (speech events and final requests) waiting between reader and decoder. Each final
 # holds at most max_utterance_ms of audio (20 s = 1.25 MiB of float32 by default), so this
@@ -142,34 +136,6 @@ class ActionFeed:
                 return entry
             assert self._end is not None
             return self._end
-
-
-class SharedSilero:
-    """Silero VAD's shared ONNX session: loaded off the loop once, on first use or at start-up
-    (load()), then kept for the server's life."""
-
-    def __init__(self, pool: InferencePool) -> None:
-        self._pool = pool
-        self._model: SileroModel | None = None
-        self._lock = asyncio.Lock()
-
-    async def load(self) -> SileroModel:
-        """The model, loaded now if it is not yet; ModelLoadError when it cannot be."""
-        async with self._lock:
-            if self._model is None:
-                self._model = await self._pool.run(SileroModel.load)
-                log.info("loaded Silero VAD from %s", self._model.path)
-            return self._model
-
-    async def get(self) -> SileroModel:
-        """The model for a stream that asked for it; InvalidArgument when it cannot be had."""
-        try:
-            return await self.load()
-        except ModelLoadError as exc:
-            log.error("Silero VAD cannot be loaded: %s", exc)
-            raise InvalidArgument(
-                "endpointing.detector SILERO is not available on this server; use WEBRTC"
-            ) from exc
 
 
 class InterimBudget:

@@ -25,6 +25,7 @@ from voxserve.server.servicers.requestlog import RequestLog
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
 from voxserve.server.servicers.tls import server_credentials
 from voxserve.server.state import ServerState
+from voxserve.server.streaming.settings import Detector
 from voxserve.v1 import (
     models_pb2,
     models_pb2_grpc,
@@ -169,7 +170,8 @@ async def start(server: Server) -> None:
              server.port, "TLS" if config.tls else "plaintext", server.replica, config.models_dir)
     repository = await asyncio.to_thread(
         load_repository, config.models_dir, config.runtime, config.default_recognizer,
-        config.default_voice, config.model_variant, config.vad == "silero",
+        config.default_voice, config.model_variant,
+        config.endpointing.detector is Detector.SILERO,
     )
     for model, seconds in repository.load_time_s.items():
         metrics.set_model_load_time(model, seconds)

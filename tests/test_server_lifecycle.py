@@ -92,7 +92,7 @@ def test_bad_flag_value_is_a_usage_error() -> None:
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
-    assert "vad_aggressiveness must be 0..3" in result.stderr
+    assert "vad_aggressiveness must be 0 to 3, not 7" in result.stderr
 
 
 def test_env_variables_configure_the_server() -> None:

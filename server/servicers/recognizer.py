@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from voxserve.server.errors import (
 from voxserve.server.inference import InferencePool
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
-from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
+from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
 from voxserve.server.streaming.live import (
     InterimBudget,
     LiveStream,
@@ -38,6 +39,7 @@ from voxserve.server.streaming.session import (
     StreamResult,
     StreamSession,
 )
+from voxserve.server.streaming.settings import Detector
 from voxserve.server.streaming.vad import SileroModel
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
@@ -49,8 +51,8 @@ ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_FLAC: "flac",
 }
 DETECTORS = {
-    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_WEBRTC: "webrtc",
-    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_SILERO: "silero",
+    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_WEBRTC: Detector.WEBRTC,
+    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_SILERO: Detector.SILERO,
 }
 SPEECH_EVENTS = {
     SpeechStarted: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
@@ -115,7 +117,7 @@ def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
                    server: ServerConfig) -> StreamOptions:
     """A stream's settings: the client's, with zero or unset fields taken from the server."""
     config, endpointing = streaming.config, streaming.endpointing
-    defaults = EndpointingOptions()
+    server_side = server.endpointing
     return StreamOptions(
         encoding=encoding_name(config.encoding),
         sample_rate_hz=config.sample_rate_hz,
@@ -123,22 +125,23 @@ def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
         interim_results=streaming.interim_results,
         interim_interval_ms=streaming.interim_interval_ms or server.interim_interval_ms,
         single_utterance=streaming.single_utterance,
-        endpointing=EndpointingOptions(
-            detector=detector_name(endpointing.detector, server.vad),
+        endpointing=dataclasses.replace(
+            server_side,
+            detector=detector_of(endpointing.detector, server_side.detector),
             vad_aggressiveness=(endpointing.vad_aggressiveness
                                 if endpointing.HasField("vad_aggressiveness")
-                                else server.vad_aggressiveness),
-            min_silence_ms=endpointing.min_silence_ms or defaults.min_silence_ms,
+                                else server_side.vad_aggressiveness),
+            min_silence_ms=endpointing.min_silence_ms or server_side.min_silence_ms,
             speech_pad_ms=(endpointing.speech_pad_ms if endpointing.HasField("speech_pad_ms")
-                           else defaults.speech_pad_ms),
-            max_utterance_ms=endpointing.max_utterance_ms or defaults.max_utterance_ms,
-            min_speech_ms=endpointing.min_speech_ms or defaults.min_speech_ms,
+                           else server_side.speech_pad_ms),
+            max_utterance_ms=endpointing.max_utterance_ms or server_side.max_utterance_ms,
+            min_speech_ms=endpointing.min_speech_ms or server_side.min_speech_ms,
         ),
         transcribe=transcribe_options(config),
     )
 
 
-def detector_name(detector: int, server_default: str) -> str:
+def detector_of(detector: int, server_default: Detector) -> Detector:
     if detector == recognizer_pb2.VOICE_ACTIVITY_DETECTOR_UNSPECIFIED:
         return server_default
     try:
@@ -268,7 +271,7 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         recognizer: Recognizer = self._state.repository.recognizer(streaming.config.model)
         await self._pool.run(recognizer.transcribe, NO_AUDIO, options.transcribe)
         silero = None
-        if options.endpointing.detector == "silero":
+        if options.endpointing.detector is Detector.SILERO:
             silero = await self._silero()
         return StreamSession(recognizer, options, silero=silero)
 

@@ -43,6 +43,7 @@ from voxserve.server.streaming.session import (
     StreamResult,
     StreamSession,
 )
+from voxserve.server.streaming.settings import Detector
 
 # Actions (speech events and final requests) waiting between reader and decoder. Each final
 # holds at most max_utterance_ms of audio (20 s = 1.25 MiB of float32 by default), so this
@@ -181,7 +182,7 @@ class LiveStream:
         self._feed = ActionFeed()
         # Silero runs an ONNX model per 32 ms frame inside push(): that goes to the pool too, and
         # the lock keeps the session's event-loop-only calls from overlapping it.
-        self._offload_push = session.options.endpointing.detector == "silero"
+        self._offload_push = session.options.endpointing.detector is Detector.SILERO
         self._session_lock = asyncio.Lock()
         options = session.options
         width = _BYTES_PER_SAMPLE[options.encoding]

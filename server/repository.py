@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from voxserve.server.engines import RECOGNIZERS, VOICES, Recognizer, Voice
 from voxserve.server.errors import ModelLoadError, ModelNotFound
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.streaming.vad import SileroModel
@@ -21,12 +21,10 @@ log = logging.getLogger("voxserve.repository")
 MANIFEST = "manifest.json"
 # The manifest layout this server reads; the exporter writes it (export/manifest.py).
 FORMAT_VERSION = 1
-# family -> "module:Class" of the engine whose `load(folder, manifest, runtime)` builds it.
-ENGINES = {
-    "whisper": "voxserve.server.asr.whisper:WhisperRecognizer",
-    "piper": "voxserve.server.tts.piper:PiperVoice",
-}
 KINDS = ("recognizer", "voice")
+Engine = TypeVar("Engine", Recognizer, Voice)
+# kind -> family -> the loader of its engine (server/engines.py)
+LOADERS: dict[str, Mapping[str, object]] = {"recognizer": RECOGNIZERS, "voice": VOICES}
 
 
 class SileroSlot:
@@ -53,22 +51,22 @@ class SileroSlot:
 class ModelRepository:
     """Loaded recognizers and voices by name, plus the defaults of each kind."""
 
-    recognizers: dict[str, Any] = field(default_factory=dict)
-    voices: dict[str, Any] = field(default_factory=dict)
+    recognizers: dict[str, Recognizer] = field(default_factory=dict)
+    voices: dict[str, Voice] = field(default_factory=dict)
     default_recognizer: str = ""
     default_voice: str = ""
     families: dict[str, str] = field(default_factory=dict)
     load_time_s: dict[str, float] = field(default_factory=dict)
     silero: SileroSlot = field(default_factory=SileroSlot)
 
-    def recognizer(self, name: str = "") -> Any:
+    def recognizer(self, name: str = "") -> Recognizer:
         return _pick(self.recognizers, name or self.default_recognizer, "recognizer model")
 
-    def voice(self, name: str = "") -> Any:
+    def voice(self, name: str = "") -> Voice:
         return _pick(self.voices, name or self.default_voice, "voice")
 
 
-def _pick(models: dict[str, Any], name: str, what: str) -> Any:
+def _pick(models: dict[str, Engine], name: str, what: str) -> Engine:
     if not models:
         raise ModelNotFound(f"the server holds no {what}")
     try:
@@ -96,8 +94,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         )
     if manifest["kind"] not in KINDS:
         raise ModelLoadError(f"{path}: kind must be one of {KINDS}, not {manifest['kind']!r}")
-    if manifest["family"] not in ENGINES:
-        raise ModelLoadError(f"{path}: unknown family {manifest['family']!r}")
+    if manifest["family"] not in LOADERS[manifest["kind"]]:
+        raise ModelLoadError(f"{path}: unknown {manifest['kind']} family {manifest['family']!r}")
     for role, name in manifest["files"].items():
         if not (folder / name).is_file():
             raise ModelLoadError(f"{path}: {role} file {name!r} is missing")
@@ -111,10 +109,23 @@ def with_variant(manifest: dict[str, Any], variant: str) -> dict[str, Any]:
     return manifest
 
 
-def load_engine(folder: Path, manifest: dict[str, Any], runtime: RuntimeOptions) -> Any:
-    module_name, class_name = ENGINES[manifest["family"]].split(":")
-    engine_class = getattr(importlib.import_module(module_name), class_name)
-    return engine_class.load(folder, manifest, runtime)
+def load_recognizer(folder: Path, manifest: dict[str, Any],
+                    runtime: RuntimeOptions) -> Recognizer:
+    """The recognizer a checked manifest (read_manifest) of kind "recognizer" describes."""
+    return RECOGNIZERS[manifest["family"]](folder, manifest, runtime)
+
+
+def load_voice(folder: Path, manifest: dict[str, Any], runtime: RuntimeOptions) -> Voice:
+    """The voice a checked manifest (read_manifest) of kind "voice" describes."""
+    return VOICES[manifest["family"]](folder, manifest, runtime)
+
+
+def load_engine(folder: Path, manifest: dict[str, Any],
+                runtime: RuntimeOptions) -> Recognizer | Voice:
+    """The engine of a checked manifest of either kind."""
+    if manifest["kind"] == "recognizer":
+        return load_recognizer(folder, manifest, runtime)
+    return load_voice(folder, manifest, runtime)
 
 
 def load_repository(
@@ -130,7 +141,8 @@ def load_repository(
     event loop."""
     if not models_dir.is_dir():
         raise ModelLoadError(f"model repository {models_dir} is not a folder")
-    loaded: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    recognizers: dict[str, Recognizer] = {}
+    voices: dict[str, Voice] = {}
     load_time_s: dict[str, float] = {}
     families: dict[str, str] = {}
     # Dot-folders are exports in progress (written there, renamed into place when complete).
@@ -140,13 +152,15 @@ def load_repository(
     for folder in sorted(folders):
         manifest = with_variant(read_manifest(folder), variant)
         started = time.perf_counter()
-        engine = load_engine(folder, manifest, runtime)
+        name = manifest["name"]
+        if manifest["kind"] == "recognizer":
+            recognizers[name] = load_recognizer(folder, manifest, runtime)
+        else:
+            voices[name] = load_voice(folder, manifest, runtime)
         load_time_s[manifest["name"]] = time.perf_counter() - started
         log.info("loaded %s %s from %s in %.2f s", manifest["kind"], manifest["name"], folder,
                  load_time_s[manifest["name"]])
-        loaded[manifest["kind"]][manifest["name"]] = engine
         families[manifest["name"]] = manifest["family"]
-    recognizers, voices = loaded["recognizer"], loaded["voice"]
     if not recognizers and not voices:
         raise ModelLoadError(
             f"no models in {models_dir} (each needs a {MANIFEST}); run `make models`"
@@ -165,7 +179,7 @@ def load_repository(
     )
 
 
-def _default(models: dict[str, Any], wanted: str, what: str) -> str:
+def _default(models: Mapping[str, object], wanted: str, what: str) -> str:
     if wanted and wanted not in models:
         raise ModelLoadError(f"default {what} {wanted!r} is not in the repository")
     return wanted or (min(models) if models else "")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
+from voxserve.server.engines import ModelInfo
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
+from voxserve.server.tts.types import VoiceInfo
 from voxserve.v1 import models_pb2, models_pb2_grpc
 
 
@@ -36,8 +36,10 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
         return models_pb2.ListModelsResponse(models=models)
 
 
-def _model_info(info: Any, kind: int, family: str, is_default: bool) -> models_pb2.ModelInfo:
-    speakers = [models_pb2.Speaker(id=i, name=name) for i, name in getattr(info, "speakers", ())]
+def _model_info(info: ModelInfo, kind: int, family: str,
+                is_default: bool) -> models_pb2.ModelInfo:
+    pairs = info.speakers if isinstance(info, VoiceInfo) else ()
+    speakers = [models_pb2.Speaker(id=i, name=name) for i, name in pairs]
     return models_pb2.ModelInfo(
         name=info.name,
         kind=kind,

@@ -16,6 +16,7 @@ from voxserve.server.admission import Admission
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
+from voxserve.server.engines import Recognizer
 from voxserve.server.errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -34,7 +35,6 @@ from voxserve.server.streaming.live import (
 )
 from voxserve.server.streaming.session import (
     EndOfSingleUtterance,
-    Recognizer,
     StreamOptions,
     StreamResult,
     StreamSession,

@@ -12,24 +12,19 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import RAW_ENCODINGS, StreamDecoder, check_raw_format
+from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument
 from voxserve.server.streaming.endpointer import Endpointer, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.settings import INTERIM_INTERVAL_MS, Detector, EndpointingOptions
 from voxserve.server.streaming.vad import FrameClassifier, SileroModel, SileroVad, WebRtcVad
 
 _WORD_CHARS = re.compile(r"[^\w']+")
-
-
-class Recognizer(Protocol):
-    """What a session decodes with: voxserve.server.asr.whisper.WhisperRecognizer."""
-
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript: ...
 
 
 @dataclass(frozen=True)

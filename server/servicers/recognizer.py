@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import math
 from collections.abc import AsyncIterator
 
 import grpc
@@ -98,7 +97,7 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
             transcript=segment.text.strip(),
             start_offset_ms=ms(segment.start_s),
             end_offset_ms=ms(segment.end_s),
-            confidence=min(1.0, math.exp(segment.avg_logprob)),
+            confidence=segment.confidence,
             words=words_pb(segment.words),
         )
         for segment in transcript.segments

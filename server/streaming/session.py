@@ -9,7 +9,6 @@ request on its thread pool and turns the transcript into a `StreamResult` with `
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -203,7 +202,7 @@ class StreamSession:
             start_s=request.start_s,
             end_s=request.end_s,
             words=_shifted_words(transcript, request.start_s) if timed else (),
-            confidence=_confidence(transcript),
+            confidence=transcript.confidence,
             language=transcript.language,
         )
 
@@ -264,9 +263,3 @@ def _shifted_words(transcript: Transcript, offset_s: float) -> tuple[Word, ...]:
     )
 
 
-def _confidence(transcript: Transcript) -> float:
-    """Geometric-mean token probability over the segments that hold text (0.0 for none)."""
-    logprobs = [s.avg_logprob for s in transcript.segments if s.text.strip()]
-    if not logprobs:
-        return 0.0
-    return min(1.0, max(0.0, math.exp(sum(logprobs) / len(logprobs))))

@@ -93,7 +93,8 @@ def split(data: bytes, chunk_ms: Sequence[int], bytes_per_ms: int) -> list[bytes
 
 def streaming_config(
     rate_hz: int = RATE, encoding: int = LINEAR16, channels: int = 1, *, words: bool = False,
-    interim_results: bool = False, interim_interval_ms: int = 0, single_utterance: bool = False,
+    interim_results: bool = False, interim_interval_ms: int | None = None,
+    single_utterance: bool = False,
     endpointing: recognizer_pb2.EndpointingConfig | None = None,
 ) -> recognizer_pb2.StreamingRecognitionConfig:
     return recognizer_pb2.StreamingRecognitionConfig(
@@ -310,7 +311,7 @@ def test_streaming_wer_within_two_points_of_recognize(server: ServerProcess,
     with grpc.insecure_channel(server.target) as channel:
         stub = recognizer_pb2_grpc.RecognizerStub(channel)
         offline = [stub.Recognize(recognizer_pb2.RecognizeRequest(
-            audio=wav_bytes(join(silence(0.5), espeak(text), silence(0.8)))), timeout=120
+            audio_content=wav_bytes(join(silence(0.5), espeak(text), silence(0.8)))), timeout=120
         ).transcript for text in refs]
     streaming_wer, offline_wer = wer(refs, solo_finals), wer(refs, offline)
     assert streaming_wer <= offline_wer + 0.02, list(zip(refs, offline, solo_finals, strict=True))
@@ -344,8 +345,9 @@ AUDIO = recognizer_pb2.StreamingRecognizeRequest(audio_content=bytes(3200))
     ("first", "message"),
     [
         (AUDIO, "first message of a stream must carry streaming_config"),
-        (streaming_config(encoding=99), "config.encoding must be LINEAR16 or MULAW"),
-        (streaming_config(encoding=audio_pb2.AUDIO_ENCODING_WAV), "LINEAR16 or MULAW"),
+        (streaming_config(encoding=99), "config.encoding must be LINEAR16, MULAW or ALAW"),
+        (streaming_config(encoding=audio_pb2.AUDIO_ENCODING_UNSPECIFIED),
+         "LINEAR16, MULAW or ALAW for StreamingRecognize, not UNSPECIFIED"),
         (streaming_config(rate_hz=0), "sample_rate_hz must be 8000 to 48000"),
         (streaming_config(channels=-1), "audio_channel_count"),
         (streaming_config(endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=50)),

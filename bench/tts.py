@@ -142,7 +142,8 @@ class ServerWhole:
         started, cpu_started = time.perf_counter(), cpu_seconds(self._pid)
         response = self._stub.Synthesize(request)
         total_s, cpu_s = time.perf_counter() - started, cpu_seconds(self._pid) - cpu_started
-        return Spoken(total_s, total_s, cpu_s, _pcm(response.audio_content), response.sample_rate_hz)
+        return Spoken(total_s, total_s, cpu_s, _pcm(response.audio_content),
+                      response.sample_rate_hz)
 
 
 class PiperTts:

@@ -268,7 +268,8 @@ def test_empty_transcript_has_zero_confidence() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"encoding": "wav"}, "config.encoding must be LINEAR16, MULAW or ALAW for StreamingRecognize"),
+        ({"encoding": "wav"},
+         "config.encoding must be LINEAR16, MULAW or ALAW for StreamingRecognize"),
         ({"encoding": "unspecified"}, "not UNSPECIFIED"),
         ({"sample_rate_hz": 4000}, "sample_rate_hz must be 8000 to 48000"),
         ({"sample_rate_hz": 0}, "sample_rate_hz must be 8000 to 48000"),

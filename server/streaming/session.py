@@ -210,7 +210,8 @@ class StreamSession:
         else:
             previous = self._interim_words.get(request.utterance_index)
             stability = _stability(previous, words, confidence)
-            self._interim_words[request.utterance_index] = words
+            if words:  # an interim without words is never sent, so it is no "previous" one
+                self._interim_words[request.utterance_index] = words
         timed = is_final and self.options.transcribe.word_timestamps
         return StreamResult(
             text=transcript.text,

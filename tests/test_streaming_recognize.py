@@ -352,7 +352,7 @@ AUDIO = recognizer_pb2.StreamingRecognizeRequest(audio_content=bytes(3200))
     ("first", "message"),
     [
         (AUDIO, "first message of a stream must carry streaming_config"),
-        (streaming_config(encoding=99), "config.encoding must be LINEAR16, MULAW or ALAW"),
+        (streaming_config(encoding=99), "config.encoding 99 is unknown"),
         (streaming_config(encoding=audio_pb2.AUDIO_ENCODING_UNSPECIFIED),
          "LINEAR16, MULAW or ALAW for StreamingRecognize, not UNSPECIFIED"),
         (streaming_config(rate_hz=0), "sample_rate_hz must be 8000 to 48000"),

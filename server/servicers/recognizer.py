@@ -57,8 +57,13 @@ NO_AUDIO = np.zeros(0, dtype=np.float32)
 
 
 def encoding_name(encoding: int) -> str:
-    # Unknown enum numbers (a newer client) fall through to the decoder's own error.
-    return ENCODINGS.get(encoding, f"unknown encoding {encoding}")
+    try:
+        return ENCODINGS[encoding]
+    except KeyError:  # a number this server does not know (a newer client's)
+        raise InvalidArgument(
+            f"config.encoding {encoding} is unknown; use LINEAR16, MULAW or ALAW, or leave it"
+            " unset for a WAV or FLAC file"
+        ) from None
 
 
 def ms(seconds: float) -> int:

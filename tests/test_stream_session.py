@@ -19,6 +19,7 @@ from voxserve.server.errors import InvalidArgument
 from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     Action,
+    CandidateRequest,
     EndOfSingleUtterance,
     FinalRequest,
     InterimRequest,
@@ -70,11 +71,15 @@ def _split(data: bytes, sizes: list[int]) -> list[bytes]:
     return chunks
 
 
-def _run(session: StreamSession, chunks: list[bytes]) -> list[Action]:
+def _run(session: StreamSession, chunks: list[bytes], *, candidates: bool = False
+         ) -> list[Action]:
+    """The actions of a whole stream; candidate requests only when asked for (nobody decodes
+    them here, so they leave the endpoints where min_silence_ms puts them)."""
     actions: list[Action] = []
     for chunk in chunks:
         actions += session.push(chunk)
-    return actions + session.finish()
+    actions += session.finish()
+    return [a for a in actions if candidates or not isinstance(a, CandidateRequest)]
 
 
 def _summary(actions: list[Action]) -> list[tuple[str, int, float]]:
@@ -165,8 +170,9 @@ def test_single_utterance_stops_after_the_first_final(speech: np.ndarray) -> Non
     actions = []
     for chunk in _split(float_to_pcm16(speech), [3200]):
         actions += session.push(chunk)
-    assert [type(a) for a in actions] == [SpeechStarted, SpeechEnded, FinalRequest,
-                                          EndOfSingleUtterance]
+    assert [type(a) for a in actions] == [SpeechStarted, CandidateRequest, SpeechEnded,
+                                          FinalRequest, EndOfSingleUtterance]
+    actions.pop(1)
     end = actions[3]
     assert isinstance(end, EndOfSingleUtterance)
     # at the end of the speech, as SPEECH_ENDED
@@ -199,11 +205,12 @@ def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
                 ended.append(action)
     assert {interim.utterance_index for interim in interims} == {0, 1}
     for utterance in ended:
-        # One interim per 0.5 s of audio while the utterance was open: its span less the 0.3 s
-        # trailing padding plus the 0.51 s of silence (17 frames) that closed it. The push that
-        # closes it sends no interim, so the last may be missing.
+        # One interim per 0.5 s of audio while the utterance's speech went on: its span less
+        # the 0.3 s trailing padding plus the 0.15 s of silence (5 frames) after which the
+        # candidate final decodes the rest. The push that takes the candidate sends no interim,
+        # so the last may be missing.
         count = sum(interim.utterance_index == utterance.utterance_index for interim in interims)
-        expected = math.floor((utterance.end_s - utterance.start_s - 0.3 + 0.51) / 0.5)
+        expected = math.floor((utterance.end_s - utterance.start_s - 0.3 + 0.15) / 0.5)
         assert expected - 1 <= count <= expected
 
 
@@ -219,7 +226,7 @@ def test_transcribe_uses_the_fast_path_for_interims() -> None:
     session = StreamSession(recognizer, options)
     audio = np.zeros(8000, np.float32)
     session.transcribe(InterimRequest(0, audio, 1.0, 1.5))
-    session.transcribe(FinalRequest(0, audio, 1.0, 1.5))
+    session.transcribe(FinalRequest(0, audio, 1.0, 1.5, 1.2))
     (_, interim), (_, final) = recognizer.calls
     assert (interim.without_timestamps, interim.word_timestamps, interim.language) == (
         True, False, "en")
@@ -234,7 +241,7 @@ def test_results_carry_stream_offsets_stability_and_confidence() -> None:
     session = StreamSession(recognizer,
                             StreamOptions(transcribe=TranscribeOptions(word_timestamps=True)))
     audio = np.zeros(16000, np.float32)
-    stabilities = []
+    stabilities, shown = [], []
     for end_s in (3.5, 4.0, 4.5, 5.0):
         request = InterimRequest(2, audio, 3.0, end_s)
         result = session.result(request, session.transcribe(request))
@@ -242,13 +249,21 @@ def test_results_carry_stream_offsets_stability_and_confidence() -> None:
             False, 2, 3.0, end_s)
         assert result.words == ()
         stabilities.append(result.stability)
+        shown.append((result.text, result.committed_text, result.tentative_text))
         assert result.confidence == (pytest.approx(math.exp(-0.2)) if result.text else 0.0)
+    # "Hello there," is committed by the second interim (the first agreed, and "general"
+    # follows); the third's "their" cannot revise it, so it shows the committed words and its
+    # own tail after them.
+    assert shown == [("Hello there.", "", "Hello there."),
+                     ("Hello there, general", "Hello there,", "general"),
+                     ("Hello there, general Kenobi", "Hello there,", "general Kenobi"),
+                     ("", "", "")]  # an empty interim is never sent
     # The likelihood that the text stays: words the previous interim held in place count as
     # settled (1), newer words count with the interim's confidence, exp(-0.2); the first
     # interim has nothing to compare, so its stability is its confidence; an empty one 0.
     p = math.exp(-0.2)
-    assert stabilities == pytest.approx([p, (2 + p) / 3, (1 + 3 * p) / 4, 0.0])
-    final_request = FinalRequest(2, audio, 3.0, 5.0)
+    assert stabilities == pytest.approx([p, (2 + p) / 3, (3 + p) / 4, 0.0])
+    final_request = FinalRequest(2, audio, 3.0, 5.0, 4.8)
     final = session.result(final_request, session.transcribe(final_request))
     assert (final.text, final.is_final, final.stability, final.language) == (
         "Hello there, General Kenobi.", True, 1.0, "en")
@@ -260,7 +275,7 @@ def test_results_carry_stream_offsets_stability_and_confidence() -> None:
 
 def test_empty_transcript_has_zero_confidence() -> None:
     session = StreamSession(ScriptedRecognizer([""]), StreamOptions())
-    request = FinalRequest(0, np.zeros(1600, np.float32), 0.0, 0.1)
+    request = FinalRequest(0, np.zeros(1600, np.float32), 0.0, 0.1, 0.1)
     result = session.result(request, session.transcribe(request))
     assert (result.text, result.confidence, result.words) == ("", 0.0, ())
 

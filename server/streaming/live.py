@@ -6,6 +6,10 @@ request on the shared inference pool and yields what the client should hear. Rea
 while a decode runs, so a client sending faster than real time is processed, and the feed's
 bound pushes back on it (gRPC flow control) when decoding falls behind.
 
+Candidate finals (session.py) are decoded as soon as the reader hands them over, beside the
+decoder loop; the final that names one awaits it instead of decoding, and one overtaken by
+resumed speech is cancelled (or, already on a worker, its result dropped).
+
 How a stream ends:
 - half-close, drain (`draining` set) or a single utterance done: finals for all audio received
   are sent, then the call ends OK;
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +41,7 @@ from voxserve.server.inference import InferencePool, Priority
 from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     Action,
+    CandidateRequest,
     DecodeRequest,
     EndOfSingleUtterance,
     FinalRequest,
@@ -51,7 +57,40 @@ from voxserve.server.streaming.settings import Detector
 FEED_CAPACITY = 8
 _BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
 
+# Arrival times kept per stream to time finals from the end of speech: one per audio message
+# (about 100 ms each), pruned as finals are timed; the bound caps a stream that never ends one.
+ARRIVALS_KEPT = 4096
+
 Outcome: TypeAlias = SpeechStarted | SpeechEnded | EndOfSingleUtterance | StreamResult
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """The client's finalize message: end the open utterance now."""
+
+
+Chunk: TypeAlias = bytes | Finalize
+
+
+class ArrivalClock:
+    """When each stretch of a stream's audio arrived: maps a stream offset to the perf_counter
+    time at which the audio up to it had been received. Lookups must not go backwards."""
+
+    def __init__(self, kept: int = ARRIVALS_KEPT) -> None:
+        self._marks: collections.deque[tuple[float, float]] = collections.deque(maxlen=kept)
+
+    def mark(self, received_s: float, at_s: float) -> None:
+        """All audio up to stream offset `received_s` had arrived at time `at_s`."""
+        self._marks.append((received_s, at_s))
+
+    def when(self, offset_s: float) -> float | None:
+        """When the audio at stream offset `offset_s` had arrived; None if no longer known."""
+        while len(self._marks) > 1 and self._marks[1][0] < offset_s - 1e-9:
+            self._marks.popleft()
+        for received_s, at_s in self._marks:
+            if received_s >= offset_s - 1e-9:
+                return at_s
+        return None
 
 
 @dataclass(frozen=True)
@@ -171,7 +210,7 @@ class InterimBudget:
 class LiveStream:
     """One stream's reader task and decoder loop; `outcomes()` runs it to the end."""
 
-    def __init__(self, session: StreamSession, chunks: AsyncIterator[bytes], pool: InferencePool,
+    def __init__(self, session: StreamSession, chunks: AsyncIterator[Chunk], pool: InferencePool,
                  budget: InterimBudget, limits: StreamLimits, draining: asyncio.Event) -> None:
         self._session = session
         self._chunks = chunks
@@ -180,6 +219,8 @@ class LiveStream:
         self._limits = limits
         self._draining = draining
         self._feed = ActionFeed()
+        self._arrivals = ArrivalClock()
+        self._candidates: dict[CandidateRequest, asyncio.Task[Transcript]] = {}
         # Silero runs an ONNX model per 32 ms frame inside push(): that goes to the pool too, and
         # the lock keeps the session's event-loop-only calls from overlapping it.
         self._offload_push = session.options.endpointing.detector is Detector.SILERO
@@ -203,9 +244,12 @@ class LiveStream:
                 if outcome is not None:
                     yield outcome
         finally:
-            # Client cancellation lands here too: stop reading and waiting at once.
+            # Client cancellation lands here too: stop reading, waiting and speculating at once.
             reader.cancel()
             drain_wait.cancel()
+            for task in self._candidates.values():
+                task.cancel()
+            self._candidates.clear()
 
     async def _outcome(self, entry: _Entry) -> Outcome | None:
         action = entry.action
@@ -213,14 +257,49 @@ class LiveStream:
             return await self._interim(action)
         if not isinstance(action, FinalRequest):
             return action
-        started_s = time.perf_counter()
-        transcript = await self._pool.run(self._session.transcribe, action)
-        metrics.observe_real_time_factor(
-            "recognition", time.perf_counter() - started_s, action.end_s - action.start_s)
+        transcript = await self._candidate_transcript(action)
+        if transcript is None:
+            action = dataclasses.replace(action, candidate=None)
+            started_s = time.perf_counter()
+            transcript = await self._pool.run(self._session.transcribe, action)
+            metrics.observe_real_time_factor(
+                "recognition", time.perf_counter() - started_s, action.end_s - action.start_s)
         async with self._session_lock:
             result = self._session.result(action, transcript)
-        metrics.observe_final_latency(time.perf_counter() - entry.heard_s)
-        return result
+        ready_s = time.perf_counter()
+        speech_ended_s = self._arrivals.when(action.speech_end_s)
+        metrics.observe_final_latency(ready_s - (speech_ended_s or entry.heard_s))
+        return dataclasses.replace(result, latency_s=max(0.0, ready_s - entry.heard_s))
+
+    async def _candidate_transcript(self, action: FinalRequest) -> Transcript | None:
+        """The transcript of the candidate the final names; None when there is none or its
+        decode failed (the final then decodes its own audio, and a real fault shows there)."""
+        task = self._candidates.pop(action.candidate, None) if action.candidate else None
+        if task is None:
+            return None
+        try:
+            return await task
+        except Exception:  # noqa: BLE001 - decoded again as the final, which reports it
+            return None
+
+    def _speculate(self, request: CandidateRequest) -> None:
+        """Start decoding a candidate final now; cancel the utterance's older candidates."""
+        self._drop_candidates(request.utterance_index, keep=None)
+        self._candidates[request] = asyncio.create_task(self._decode_candidate(request))
+
+    def _drop_candidates(self, utterance_index: int, keep: CandidateRequest | None) -> None:
+        for stale in [c for c in self._candidates
+                      if c.utterance_index == utterance_index and c is not keep]:
+            self._candidates.pop(stale).cancel()
+
+    async def _decode_candidate(self, request: CandidateRequest) -> Transcript:
+        started_s = time.perf_counter()
+        transcript = await self._pool.run(self._session.transcribe, request)
+        metrics.observe_real_time_factor(
+            "recognition", time.perf_counter() - started_s, request.end_s - request.start_s)
+        async with self._session_lock:
+            self._session.candidate_decoded(request, transcript)
+        return transcript
 
     async def _interim(self, request: InterimRequest) -> StreamResult | None:
         """The interim's result; None when it is stale, heard no words, found no room in the
@@ -285,10 +364,15 @@ class LiveStream:
             chunk = await self._next_chunk(drain_wait)
             if chunk is None:
                 return
+            if isinstance(chunk, Finalize):
+                await self._put(await self._run_session(self._session.finalize))
+                continue
             self._check_duration(len(chunk))
-            await self._put(await self._run_session(self._session.push, chunk))
+            actions = await self._run_session(self._session.push, chunk)
+            self._arrivals.mark(self._session.received_s, time.perf_counter())
+            await self._put(actions)
 
-    async def _next_chunk(self, drain_wait: asyncio.Future[Literal[True]]) -> bytes | None:
+    async def _next_chunk(self, drain_wait: asyncio.Future[Literal[True]]) -> Chunk | None:
         """The next audio chunk; None at half-close or once the server drains."""
         if drain_wait.done():
             return None
@@ -318,7 +402,8 @@ class LiveStream:
                 " stream to go on"
             )
 
-    async def _run_session(self, step: Callable[..., list[Action]], *args: bytes) -> list[Action]:
+    async def _run_session(self, step: Callable[..., list[Action]], *args: bytes
+                           ) -> list[Action]:
         """session.push / session.finish: on the pool for Silero; inline for WebRTC, which costs
         about 1 ms per second of audio (measured), too little to be worth a thread hop."""
         if not self._offload_push:
@@ -329,6 +414,11 @@ class LiveStream:
     async def _put(self, actions: list[Action]) -> None:
         heard_s = time.perf_counter()
         for action in actions:
+            if isinstance(action, CandidateRequest):
+                self._speculate(action)
+                continue
+            if isinstance(action, FinalRequest):
+                self._drop_candidates(action.utterance_index, keep=action.candidate)
             await self._feed.put(action, heard_s)
 
 

@@ -16,6 +16,7 @@ from voxserve.server.asr.types import Segment, TranscribeOptions, Transcript, Wo
 from voxserve.server.audio.codecs import float_to_mulaw, float_to_pcm16
 from voxserve.server.audio.resample import resample
 from voxserve.server.errors import InvalidArgument
+from voxserve.server.streaming.eagerness import Eagerness
 from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     Action,
@@ -311,3 +312,103 @@ def test_silero_stream_finds_both_utterances(speech: np.ndarray) -> None:
         ("SpeechStarted", 0), ("SpeechEnded", 0), ("FinalRequest", 0),
         ("SpeechStarted", 1), ("SpeechEnded", 1), ("FinalRequest", 1),
     ]
+
+
+# --- speculative finals, finalize and eagerness ----------------------------------------------
+
+def _paused(gap_s: float) -> np.ndarray:
+    """First sentence, `gap_s` of silence, second sentence, 1 s of silence."""
+    first, second = (espeak(text) for text in SENTENCES)
+    parts = []
+    for samples, after_s in ((first, gap_s), (second, 1.0)):
+        loud = np.flatnonzero(np.abs(samples) > 0.02)
+        parts += [samples[loud[0] : loud[-1] + 1], np.zeros(round(after_s * RATE), np.float32)]
+    return np.concatenate([np.zeros(RATE // 2, np.float32), *parts])
+
+
+def _push_all(session: StreamSession, audio: np.ndarray, chunk_bytes: int = 3200,
+              decode: bool = False) -> list[Action]:
+    """Push `audio` in chunks; with `decode`, each candidate is decoded at once and its text
+    reported back, as LiveStream does."""
+    actions: list[Action] = []
+    for chunk in _split(float_to_pcm16(audio), [chunk_bytes]):
+        for action in session.push(chunk):
+            actions.append(action)
+            if decode and isinstance(action, CandidateRequest):
+                session.candidate_decoded(action, session.transcribe(action))
+    return actions
+
+
+def test_speculative_final_is_dropped_when_speech_resumes() -> None:
+    # A 0.4 s pause inside one utterance (min_silence_ms 800, eagerness LOW keeps it at 800).
+    options = StreamOptions(eagerness=Eagerness.LOW,
+                            endpointing=EndpointingOptions(min_silence_ms=800))
+    session = StreamSession(ScriptedRecognizer(), options)
+    actions = _push_all(session, _paused(0.4))
+    kinds = [type(a).__name__ for a in actions]
+    assert kinds == ["SpeechStarted", "CandidateRequest", "CandidateRequest", "SpeechEnded",
+                     "FinalRequest"]
+    stale, kept, ended, final = actions[1], actions[2], actions[3], actions[4]
+    assert isinstance(stale, CandidateRequest) and isinstance(kept, CandidateRequest)
+    assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
+    # The first candidate was taken 150 ms into the pause, before the second sentence.
+    assert stale.end_s - stale.speech_end_s == pytest.approx(0.15, abs=0.1)
+    assert stale.speech_end_s < kept.speech_end_s - 1.0
+    assert not session.is_current(stale)  # speech resumed: never used
+    # The one final names the candidate taken after the second sentence, which holds all of
+    # the utterance's speech: the same start, the same speech end, every sample of it.
+    assert final.candidate is kept
+    assert (kept.utterance_index, kept.start_s, kept.speech_end_s) == (
+        0, ended.start_s, ended.speech_end_s)
+    speech_samples = round((ended.speech_end_s - ended.start_s) * RATE)
+    assert np.array_equal(kept.audio[:speech_samples], final.audio[:speech_samples])
+    # Its result is the candidate's text and span.
+    result = session.result(final, ScriptedRecognizer(["Two sentences."]).transcribe(
+        kept.audio, options.transcribe))
+    assert (result.text, result.is_final, result.end_s) == ("Two sentences.", True, kept.end_s)
+
+
+def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
+    def silence_kept(texts: list[str], eagerness: Eagerness) -> float:
+        """The trailing silence the utterance kept: the silence it took to end it (the
+        300 ms padding is cut short by an earlier endpoint), in 30 ms frames."""
+        session = StreamSession(ScriptedRecognizer(texts), StreamOptions(eagerness=eagerness))
+        actions = _push_all(session, _paused(1.5), chunk_bytes=320, decode=True)
+        ended = next(a for a in actions if isinstance(a, SpeechEnded))
+        final = next(a for a in actions if isinstance(a, FinalRequest))
+        assert final.candidate is not None and ended.cause == "silence"
+        return ended.end_s - ended.speech_end_s
+
+    # min_silence_ms 500 (the default) would keep all 300 ms of padding.
+    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.21)
+    # HIGH: the frame after the candidate was decoded (taken at 150 ms, five frames).
+    assert silence_kept(["A sentence."], Eagerness.HIGH) == pytest.approx(0.18)
+    assert silence_kept(["A sentence."], Eagerness.LOW) == pytest.approx(0.3)
+    assert silence_kept(["Please call me and"], Eagerness.HIGH) == pytest.approx(0.3)
+    # Mid-phrase, BALANCED waits 1000 ms: a 0.7 s pause does not end the utterance, which
+    # min_silence_ms (500) alone would.
+    def finals(texts: list[str]) -> int:
+        session = StreamSession(ScriptedRecognizer(texts),
+                                StreamOptions(eagerness=Eagerness.BALANCED))
+        actions = _push_all(session, _paused(0.7), decode=True) + session.finish()
+        return sum(isinstance(a, FinalRequest) for a in actions)
+
+    assert finals(["Please call me and"] * 2) == 1
+    assert finals(["The quick brown fox jumps over the lazy dog."] * 2) == 2
+
+
+def test_finalize_ends_the_open_utterance_at_once(speech: np.ndarray) -> None:
+    session = StreamSession(ScriptedRecognizer(), StreamOptions())
+    first_end = round(1.6 * RATE)  # inside the first sentence
+    pushed = _push_all(session, speech[:first_end])
+    assert [type(a) for a in pushed] == [SpeechStarted]
+    finalized = session.finalize()
+    assert [type(a) for a in finalized] == [SpeechEnded, FinalRequest]
+    ended = finalized[0]
+    assert isinstance(ended, SpeechEnded) and ended.cause == "finalize"
+    assert ended.end_s == pytest.approx(first_end / RATE, abs=0.031)
+    assert session.finalize() == []  # nothing open
+    # The stream goes on: the rest of the audio opens the next utterances.
+    rest = _push_all(session, speech[first_end:]) + session.finish()
+    starts = [a.utterance_index for a in rest if isinstance(a, SpeechStarted)]
+    assert starts and starts[0] == 1

@@ -171,7 +171,9 @@ class Endpointer:
             raise RuntimeError("close_now() after finish()")
         if self._open is None:
             return []
-        end = min(self._open.last_voiced_end + self._pad, self._buffer.end,
+        # Up to the last classified frame: the part-frame after it (under 30 ms) is classified
+        # with the audio that follows, so the next utterance may start in it.
+        end = min(self._open.last_voiced_end + self._pad, self._next_frame * self._frame,
                   self._open.start + self._max)
         return [self._close(end, "finalize")]
 

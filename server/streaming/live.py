@@ -249,6 +249,7 @@ class LiveStream:
             drain_wait.cancel()
             for task in self._candidates.values():
                 task.cancel()
+                metrics.count_candidate(used=False)
             self._candidates.clear()
 
     async def _outcome(self, entry: _Entry) -> Outcome | None:
@@ -278,9 +279,11 @@ class LiveStream:
         if task is None:
             return None
         try:
-            return await task
+            transcript = await task
         except Exception:  # noqa: BLE001 - decoded again as the final, which reports it
             return None
+        metrics.count_candidate(used=True)
+        return transcript
 
     def _speculate(self, request: CandidateRequest) -> None:
         """Start decoding a candidate final now; cancel the utterance's older candidates."""
@@ -291,6 +294,7 @@ class LiveStream:
         for stale in [c for c in self._candidates
                       if c.utterance_index == utterance_index and c is not keep]:
             self._candidates.pop(stale).cancel()
+            metrics.count_candidate(used=False)
 
     async def _decode_candidate(self, request: CandidateRequest) -> Transcript:
         started_s = time.perf_counter()

@@ -177,11 +177,17 @@ class Endpointer:
                   self._open.start + self._max)
         return [self._close(end, "finalize")]
 
-    def open_audio(self) -> np.ndarray:
-        """A copy of the open utterance's audio so far (empty between utterances)."""
+    def open_audio(self, silence_kept_ms: int | None = None) -> np.ndarray:
+        """A copy of the open utterance's audio so far (empty between utterances); with
+        `silence_kept_ms`, only up to that much after its last voiced frame (whole frames), so
+        that the audio does not depend on how the stream was split into pushes."""
         if self._open is None:
             return np.zeros(0, dtype=np.float32)
-        return self._buffer.view(self._open.start, self._buffer.end).copy()
+        end = self._buffer.end
+        if silence_kept_ms is not None:
+            kept = math.ceil(_samples(silence_kept_ms) / self._frame) * self._frame
+            end = min(end, self._open.last_voiced_end + kept)
+        return self._buffer.view(self._open.start, end).copy()
 
     def push(self, samples: np.ndarray) -> list[Event]:
         """Add the next float32 mono 16 kHz samples; returns the events they complete."""

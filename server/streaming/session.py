@@ -24,6 +24,7 @@ import numpy as np
 
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import RAW_ENCODINGS, StreamDecoder, check_raw_format
+from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument
 from voxserve.server.streaming.committed import CommittedWords, normalized
@@ -310,10 +311,11 @@ class StreamSession:
         if (current is not None and current.utterance_index == heard.utterance_index
                 and current.speech_end_s == heard.speech_end_s):
             return []
-        audio = self._endpointer.open_audio()
+        audio = self._endpointer.open_audio(CANDIDATE_SILENCE_MS)
         audio.flags.writeable = False
         self._candidate = CandidateRequest(heard.utterance_index, audio, heard.start_s,
-                                           heard.end_s, heard.speech_end_s)
+                                           heard.start_s + len(audio) / SAMPLE_RATE_HZ,
+                                           heard.speech_end_s)
         return [self._candidate]
 
     def _interim(self) -> list[Action]:

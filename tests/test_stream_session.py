@@ -100,8 +100,12 @@ def test_two_utterances_give_events_and_final_requests(speech: np.ndarray) -> No
     ]
     for ended, final in ((actions[1], actions[2]), (actions[4], actions[5])):
         assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
-        assert final.audio is ended.audio
-        assert (final.start_s, final.end_s) == (ended.start_s, ended.end_s)
+        # The final decodes the utterance up to 150 ms after its speech (what a candidate
+        # decodes); the event's audio keeps the whole 300 ms padding.
+        assert (final.start_s, final.speech_end_s) == (ended.start_s, ended.speech_end_s)
+        assert final.end_s == pytest.approx(ended.speech_end_s + 0.15)
+        assert ended.end_s == pytest.approx(ended.speech_end_s + 0.3)
+        assert np.array_equal(final.audio, ended.audio[: len(final.audio)])
         assert len(final.audio) == round((final.end_s - final.start_s) * RATE)
         assert not final.audio.flags.writeable
     assert session.done
@@ -360,8 +364,17 @@ def test_speculative_final_is_dropped_when_speech_resumes() -> None:
     assert final.candidate is kept
     assert (kept.utterance_index, kept.start_s, kept.speech_end_s) == (
         0, ended.start_s, ended.speech_end_s)
-    speech_samples = round((ended.speech_end_s - ended.start_s) * RATE)
-    assert np.array_equal(kept.audio[:speech_samples], final.audio[:speech_samples])
+    assert final.audio is kept.audio and (final.start_s, final.end_s) == (kept.start_s,
+                                                                         kept.end_s)
+    # The same audio that a final without a candidate decodes: a stream whose messages are
+    # too long for a candidate to come before the endpoint gets the same final.
+    whole = StreamSession(ScriptedRecognizer(), options).push(float_to_pcm16(_paused(0.4)))
+    assert [type(a).__name__ for a in whole] == ["SpeechStarted", "SpeechEnded",
+                                                 "FinalRequest"]
+    unspeculated = whole[-1]
+    assert isinstance(unspeculated, FinalRequest) and unspeculated.candidate is None
+    assert np.array_equal(unspeculated.audio, kept.audio)
+    assert unspeculated.end_s == kept.end_s
     # Its result is the candidate's text and span.
     result = session.result(final, ScriptedRecognizer(["Two sentences."]).transcribe(
         kept.audio, options.transcribe))

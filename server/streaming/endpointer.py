@@ -189,6 +189,10 @@ class Endpointer:
             end = min(end, self._open.last_voiced_end + kept)
         return self._buffer.view(self._open.start, end).copy()
 
+    def whole_frames_s(self, ms: int) -> float:
+        """`ms` rounded up to whole detector frames, in seconds."""
+        return _seconds(math.ceil(_samples(ms) / self._frame) * self._frame)
+
     def push(self, samples: np.ndarray) -> list[Event]:
         """Add the next float32 mono 16 kHz samples; returns the events they complete."""
         if self._finished:

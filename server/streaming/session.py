@@ -91,8 +91,8 @@ class CandidateRequest:
 @dataclass(frozen=True, eq=False)
 class FinalRequest:
     """Decode a finished utterance's audio, [start_s, end_s) of the stream, whose speech ended
-    at `speech_end_s`; or, when `candidate` is set, take that candidate's transcript (and span)
-    instead: it holds the same speech."""
+    at `speech_end_s`; when `candidate` is set, it holds the same audio and its transcript
+    (decoded already, or under way) is the final's."""
 
     utterance_index: int
     audio: np.ndarray
@@ -240,8 +240,6 @@ class StreamSession:
     def result(self, request: DecodeRequest, transcript: Transcript) -> StreamResult:
         """The result to send for a decoded request: stream offsets, stability, confidence."""
         is_final = not isinstance(request, InterimRequest)
-        if isinstance(request, FinalRequest) and request.candidate is not None:
-            request = request.candidate  # its transcript: its span and offsets
         confidence = transcript.confidence
         text = transcript.text.strip()
         if is_final:
@@ -280,9 +278,7 @@ class StreamSession:
             actions.append(event)
             if isinstance(event, SpeechEnded):
                 event.audio.flags.writeable = False  # shared with the decoding thread
-                actions.append(FinalRequest(event.utterance_index, event.audio, event.start_s,
-                                            event.end_s, event.speech_end_s,
-                                            self._candidate_for(event)))
+                actions.append(self._final(event))
                 self._latest_interim = None
                 self._candidate = None
                 if self.options.single_utterance:
@@ -290,6 +286,25 @@ class StreamSession:
                     self._done = True
                     break
         return actions
+
+    def _final(self, event: SpeechEnded) -> FinalRequest:
+        """The final request of an ended utterance: its current candidate's audio when that
+        holds all of its speech, else the same span cut from the utterance's audio (up to
+        CANDIDATE_SILENCE_MS after the speech, in whole frames). Either way a final decodes
+        the same audio however the stream was split into messages and however fast it came."""
+        candidate = self._candidate_for(event)
+        if candidate is not None:
+            return FinalRequest(event.utterance_index, candidate.audio, candidate.start_s,
+                                candidate.end_s, event.speech_end_s, candidate)
+        audio, end_s = event.audio, event.end_s
+        if event.cause != "max_utterance":
+            kept_end_s = event.speech_end_s + self._endpointer.whole_frames_s(
+                CANDIDATE_SILENCE_MS)
+            if kept_end_s < end_s:
+                audio = audio[: round((kept_end_s - event.start_s) * SAMPLE_RATE_HZ)]
+                end_s = event.start_s + len(audio) / SAMPLE_RATE_HZ
+        return FinalRequest(event.utterance_index, audio, event.start_s, end_s,
+                            event.speech_end_s)
 
     def _candidate_for(self, event: SpeechEnded) -> CandidateRequest | None:
         """The current candidate when it holds all of the ended utterance's speech: no voiced

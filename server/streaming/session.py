@@ -168,6 +168,8 @@ class StreamSession:
         )
         self._latest_interim: InterimRequest | None = None
         self._candidate: CandidateRequest | None = None
+        # The trailing silence a final decodes: what its candidate holds (or less padding).
+        self._kept_silence_ms = min(options.endpointing.speech_pad_ms, CANDIDATE_SILENCE_MS)
         self._interim_words: dict[int, tuple[str, ...]] = {}
         self._committed: dict[int, CommittedWords] = {}
         self._finished = False
@@ -290,7 +292,7 @@ class StreamSession:
     def _final(self, event: SpeechEnded) -> FinalRequest:
         """The final request of an ended utterance: its current candidate's audio when that
         holds all of its speech, else the same span cut from the utterance's audio (up to
-        CANDIDATE_SILENCE_MS after the speech, in whole frames). Either way a final decodes
+        CANDIDATE_SILENCE_MS after the speech, in whole frames, or speech_pad_ms if shorter). Either way a final decodes
         the same audio however the stream was split into messages and however fast it came."""
         candidate = self._candidate_for(event)
         if candidate is not None:
@@ -299,7 +301,7 @@ class StreamSession:
         audio, end_s = event.audio, event.end_s
         if event.cause != "max_utterance":
             kept_end_s = event.speech_end_s + self._endpointer.whole_frames_s(
-                CANDIDATE_SILENCE_MS)
+                self._kept_silence_ms)
             if kept_end_s < end_s:
                 audio = audio[: round((kept_end_s - event.start_s) * SAMPLE_RATE_HZ)]
                 end_s = event.start_s + len(audio) / SAMPLE_RATE_HZ
@@ -326,7 +328,7 @@ class StreamSession:
         if (current is not None and current.utterance_index == heard.utterance_index
                 and current.speech_end_s == heard.speech_end_s):
             return []
-        audio = self._endpointer.open_audio(CANDIDATE_SILENCE_MS)
+        audio = self._endpointer.open_audio(self._kept_silence_ms)
         audio.flags.writeable = False
         self._candidate = CandidateRequest(heard.utterance_index, audio, heard.start_s,
                                            heard.start_s + len(audio) / SAMPLE_RATE_HZ,

@@ -104,7 +104,8 @@ def analyse(run: StreamRun) -> StreamOutcome:
             continue
         heard_at, final = covering[-1]
         first = covering[0][1].utterance_index
-        interims = [t for t, r in results if not r.is_final and r.utterance_index == first]
+        interims = [t for t, r in results if not r.is_final and r.utterance_index == first
+                    and r.end_offset_ms / 1000 > utterance.speech_start_s]
         endpoint_at = ended.get(final.utterance_index)
         timings.append(UtteranceTiming(
             final_s=heard_at - run.chunk_sent_at(utterance.speech_end_s),

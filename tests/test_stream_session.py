@@ -408,6 +408,13 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
 
     assert finals(["Please call me and"] * 2) == 1
     assert finals(["The quick brown fox jumps over the lazy dog."] * 2) == 2
+    # A mid-phrase pause's longer wait ends when speech resumes: the next pause is judged by
+    # its own candidate, here a finished sentence, which ends the utterance after 210 ms.
+    session = StreamSession(ScriptedRecognizer(["Please call me and", "Two sentences."]),
+                            StreamOptions(eagerness=Eagerness.BALANCED))
+    actions = _push_all(session, _paused(0.7), chunk_bytes=320, decode=True)
+    ended = [a for a in actions if isinstance(a, SpeechEnded)]
+    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.21)
 
 
 def test_finalize_ends_the_open_utterance_at_once(speech: np.ndarray) -> None:

@@ -158,8 +158,9 @@ class Endpointer:
 
     def set_min_silence_ms(self, utterance_index: int, min_silence_ms: int) -> None:
         """End the open utterance `utterance_index` after `min_silence_ms` of unvoiced frames
-        instead of the options' (a no-op once that utterance is closed). Takes effect at the
-        next frame, so a silence already longer ends the utterance at the next push."""
+        instead of the options' (a no-op once that utterance is closed), until a voiced frame
+        resets it. Takes effect at the next frame, so a silence already longer ends the
+        utterance at the next push."""
         if self._open is not None and self._open.index == utterance_index:
             self._open.silence_frames_needed = max(1, math.ceil(_samples(min_silence_ms)
                                                                 / self._frame))
@@ -241,6 +242,9 @@ class Endpointer:
         if voiced:
             self._open.last_voiced_end = frame_end
             self._open.silent_frames = 0
+            # A silence target set for the pause before (set_min_silence_ms) judged the text
+            # heard up to it; the next pause is judged anew.
+            self._open.silence_frames_needed = self._silence_frames
         else:
             self._open.silent_frames += 1
         if self._open.silent_frames >= self._open.silence_frames_needed:

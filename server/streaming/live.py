@@ -288,7 +288,9 @@ class LiveStream:
     def _speculate(self, request: CandidateRequest) -> None:
         """Start decoding a candidate final now; cancel the utterance's older candidates."""
         self._drop_candidates(request.utterance_index, keep=None)
-        self._candidates[request] = asyncio.create_task(self._decode_candidate(request))
+        task = asyncio.create_task(self._decode_candidate(request))
+        task.add_done_callback(_discard)  # a dropped candidate's failure is nobody's to raise
+        self._candidates[request] = task
 
     def _drop_candidates(self, utterance_index: int, keep: CandidateRequest | None) -> None:
         for stale in [c for c in self._candidates
@@ -426,7 +428,7 @@ class LiveStream:
             await self._feed.put(action, heard_s)
 
 
-def _discard(future: asyncio.Future[Transcript | None]) -> None:
+def _discard(future: asyncio.Future[Transcript | None] | asyncio.Future[Transcript]) -> None:
     """Retrieve an abandoned decode's outcome, so a failure is not reported as unhandled."""
     if not future.cancelled():
         future.exception()

@@ -292,8 +292,9 @@ class StreamSession:
     def _final(self, event: SpeechEnded) -> FinalRequest:
         """The final request of an ended utterance: its current candidate's audio when that
         holds all of its speech, else the same span cut from the utterance's audio (up to
-        CANDIDATE_SILENCE_MS after the speech, in whole frames, or speech_pad_ms if shorter). Either way a final decodes
-        the same audio however the stream was split into messages and however fast it came."""
+        CANDIDATE_SILENCE_MS after the speech, in whole frames, or speech_pad_ms if shorter).
+        Either way a final decodes the same audio however the stream was split into messages
+        and however fast it came."""
         candidate = self._candidate_for(event)
         if candidate is not None:
             return FinalRequest(event.utterance_index, candidate.audio, candidate.start_s,

@@ -1,9 +1,10 @@
-"""CommittedWords and the eagerness rule: exact outputs for scripted hypotheses."""
+"""CommittedWords, the eagerness rule and the arrival clock: exact outputs for scripted input."""
 
 from __future__ import annotations
 
 import pytest
 
+from voxserve.server.streaming.arrivals import ArrivalClock
 from voxserve.server.streaming.committed import CommittedWords, without_loop
 from voxserve.server.streaming.eagerness import Eagerness, ends_sentence, silence_ms
 
@@ -63,3 +64,14 @@ def test_silence_by_eagerness() -> None:
     assert [silence_ms(done, e, 120) for e in Eagerness] == [120, 120, 120]  # never longer
     assert [silence_ms(mid, e, 6000) for e in Eagerness] == [10000, 6000, 6000]  # never shorter
     assert silence_ms("", Eagerness.HIGH, 500) == 500  # nothing heard: min_silence_ms
+
+
+def test_arrival_clock_maps_stream_offsets_to_arrival_times() -> None:
+    clock = ArrivalClock(kept=3)
+    for received_s, at_s in ((0.1, 10.0), (0.2, 10.5), (0.3, 11.0)):
+        clock.mark(received_s, at_s)
+    assert clock.when(0.15) == 10.5  # the message that brought the audio at 0.15 s
+    assert clock.when(0.2) == 10.5
+    assert clock.when(0.35) is None  # not arrived yet
+    clock.mark(0.4, 11.5)
+    assert clock.when(0.4) == 11.5

@@ -59,7 +59,7 @@ def test_ends_sentence(text: str, complete: bool) -> None:
 
 def test_silence_by_eagerness() -> None:
     done, mid = "Please call me back.", "Please call me"
-    assert [silence_ms(done, e, 500) for e in Eagerness] == [500, 200, 150]
+    assert [silence_ms(done, e, 500) for e in Eagerness] == [500, 150, 150]
     assert [silence_ms(mid, e, 500) for e in Eagerness] == [1000, 1000, 500]
     assert [silence_ms(done, e, 120) for e in Eagerness] == [120, 120, 120]  # never longer
     assert [silence_ms(mid, e, 6000) for e in Eagerness] == [10000, 6000, 6000]  # never shorter

@@ -393,8 +393,9 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
         return ended.end_s - ended.speech_end_s
 
     # min_silence_ms 500 (the default) would keep all 300 ms of padding.
-    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.21)
-    # HIGH: the frame after the candidate was decoded (taken at 150 ms, five frames).
+    # BALANCED and HIGH: the frame after the candidate was decoded (taken at 150 ms, five
+    # frames); the final keeps 150 ms of it.
+    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.18)
     assert silence_kept(["A sentence."], Eagerness.HIGH) == pytest.approx(0.18)
     assert silence_kept(["A sentence."], Eagerness.LOW) == pytest.approx(0.3)
     assert silence_kept(["Please call me and"], Eagerness.HIGH) == pytest.approx(0.3)
@@ -409,12 +410,12 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
     assert finals(["Please call me and"] * 2) == 1
     assert finals(["The quick brown fox jumps over the lazy dog."] * 2) == 2
     # A mid-phrase pause's longer wait ends when speech resumes: the next pause is judged by
-    # its own candidate, here a finished sentence, which ends the utterance after 210 ms.
+    # its own candidate, here a finished sentence, which ends the utterance after 180 ms.
     session = StreamSession(ScriptedRecognizer(["Please call me and", "Two sentences."]),
                             StreamOptions(eagerness=Eagerness.BALANCED))
     actions = _push_all(session, _paused(0.7), chunk_bytes=320, decode=True)
     ended = [a for a in actions if isinstance(a, SpeechEnded)]
-    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.21)
+    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.18)
 
 
 def test_finalize_ends_the_open_utterance_at_once(speech: np.ndarray) -> None:

@@ -277,7 +277,7 @@ def test_pause_shorter_than_min_silence_stays_one_utterance(server: ServerProces
     texts = [sentences()[i] for i in (1, 9)]
     audio, _ = recording(texts, gap_s=0.4)
     # LOW eagerness: the first sentence's end does not shorten the wait (BALANCED would end
-    # it 200 ms after its period; test_finished_sentences_end_sooner_than_min_silence).
+    # it once its candidate is decoded; test_finished_sentences_end_sooner_than_min_silence).
     joined = stream(server.target, audio, endpointing=recognizer_pb2.EndpointingConfig(
         min_silence_ms=800, eagerness=recognizer_pb2.ENDPOINT_EAGERNESS_LOW))
     assert [f.utterance_index for f in joined.finals] == [0]
@@ -294,8 +294,8 @@ def test_finished_sentences_end_sooner_than_min_silence(server: ServerProcess) -
     # Paced in real time: the endpoint waits for the candidate's text, which takes a decode.
     outcome = stream(server.target, audio, realtime=True,
                      endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=2000))
-    # BALANCED: 200 ms of silence (or the candidate's decode, if longer) after "message."
-    # ended the first; min_silence_ms alone would join the two.
+    # BALANCED: the candidate decoded 150 ms into the silence after "message." ended the
+    # first; min_silence_ms alone would join the two.
     assert [f.utterance_index for f in outcome.finals] == [0, 1]
     assert wer(texts, [f.transcript for f in outcome.finals]) <= UTTERANCE_WER_BOUND
     # The finals were the candidates: ready at the endpoint.

@@ -20,12 +20,15 @@ from voxserve.server.inference import InferencePool
 from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
 from voxserve.server.requestlog import RequestLog
+from voxserve.server.servicers.classifier import ClassifierServicer
 from voxserve.server.servicers.models import ModelsServicer
 from voxserve.server.servicers.recognizer import RecognizerServicer
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
 from voxserve.server.state import ServerState
 from voxserve.server.tls import server_credentials
 from voxserve.v1 import (
+    classifier_pb2,
+    classifier_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
     recognizer_pb2,
@@ -39,7 +42,8 @@ log = logging.getLogger("voxserve")
 SERVICES = tuple(
     pb2.DESCRIPTOR.services_by_name[name].full_name
     for pb2, name in (
-        (recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"), (models_pb2, "Models")
+        (recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"), (models_pb2, "Models"),
+        (classifier_pb2, "Classifier"),
     )
 )
 
@@ -48,7 +52,8 @@ SERVICES = tuple(
 METHODS = frozenset(
     f"/{service.full_name}/{method.name}"
     for pb2, name in ((recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"),
-                      (models_pb2, "Models"), (health_pb2, "Health"),
+                      (models_pb2, "Models"), (classifier_pb2, "Classifier"),
+                      (health_pb2, "Health"),
                       (reflection_pb2, "ServerReflection"))
     for service in (pb2.DESCRIPTOR.services_by_name[name],)
     for method in service.methods
@@ -134,6 +139,10 @@ def create_server(config: ServerConfig) -> Server:
         SynthesizerServicer(state, pool, config, synthesis), grpc_server
     )
     models_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(state), grpc_server)
+    # Classification shares recognition's admission cap: both run the recognizers.
+    classifier_pb2_grpc.add_ClassifierServicer_to_server(
+        ClassifierServicer(state, pool, config, recognition), grpc_server
+    )
     reflection.enable_server_reflection(
         (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server
     )

@@ -120,14 +120,23 @@ def load_repository(
     return ModelRepository(
         recognizers=recognizers,
         voices=voices,
-        default_recognizer=_default(recognizers, default_recognizer, "recognizer"),
+        default_recognizer=_default(recognizers, default_recognizer, "recognizer",
+                                    _multilingual(recognizers)),
         default_voice=_default(voices, default_voice, "voice"),
         families=families,
         load_time_s=load_time_s,
     )
 
 
-def _default(models: dict[str, Any], wanted: str, what: str) -> str:
+def _multilingual(recognizers: dict[str, Any]) -> list[str]:
+    """Names of the recognizers that know more than one language."""
+    return [name for name, engine in recognizers.items() if len(engine.info.language_codes) > 1]
+
+
+def _default(models: dict[str, Any], wanted: str, what: str,
+             preferred: list[str] | None = None) -> str:
+    """`wanted`, else the first `preferred` model by name (recognizers: a multilingual one, so
+    that a caller who names no model is understood in any language), else the first by name."""
     if wanted and wanted not in models:
         raise ModelLoadError(f"default {what} {wanted!r} is not in the repository")
-    return wanted or (min(models) if models else "")
+    return wanted or min(preferred or models or [""])

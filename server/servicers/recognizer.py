@@ -68,6 +68,8 @@ def transcribe_options(config: recognizer_pb2.RecognitionConfig) -> TranscribeOp
     return TranscribeOptions(
         language=config.language_code.strip() or None,
         word_timestamps=config.enable_word_time_offsets,
+        language_codes=tuple(config.language_codes),
+        translate=config.translate_to_english,
     )
 
 
@@ -90,6 +92,8 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
             end_offset_ms=ms(segment.end_s),
             confidence=min(1.0, math.exp(segment.avg_logprob)),
             words=words_pb(segment.words),
+            language_code=segment.language,
+            language_probability=segment.language_probability,
         )
         for segment in transcript.segments
         if segment.text.strip()
@@ -100,6 +104,7 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
         audio_duration_ms=ms(transcript.duration_s),
         language_code=transcript.language,
         model=model,
+        language_probability=transcript.language_probability,
     )
 
 
@@ -201,6 +206,7 @@ def streaming_result(result: StreamResult) -> recognizer_pb2.StreamingRecognitio
         confidence=result.confidence,
         words=words_pb(result.words),  # already in stream offsets
         language_code=result.language,
+        language_probability=result.language_probability,
     )
 
 

@@ -98,7 +98,7 @@ def test_unknown_candidates_and_conflicting_options_are_refused(
         recognizer.identify_language(audio, ("fr", "xx-YY"))
     with pytest.raises(InvalidArgument, match="language_code and language_codes exclude"):
         TranscribeOptions(language="fr", language_codes=("fr",))
-    with pytest.raises(InvalidArgument, match="empty language code"):
+    with pytest.raises(InvalidArgument, match="is not a BCP-47 language tag"):
         recognizer.transcribe(audio, TranscribeOptions(language_codes=(" ",)))
 
 

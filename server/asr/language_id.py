@@ -17,6 +17,7 @@ from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.decoding import log_softmax
 from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
 from voxserve.server.errors import InvalidArgument
+from voxserve.server.language import primary_subtag
 
 
 @dataclass(frozen=True)
@@ -50,23 +51,16 @@ class LanguageRanking:
         return self.languages[:count]
 
 
-def primary_subtag(code: str) -> str:
-    """"fr-CA", "FR" or "fr_ca" -> "fr": Whisper knows languages, not regions or scripts."""
-    return code.strip().lower().replace("_", "-").split("-")[0]
-
-
 def candidate_codes(config: WhisperConfig, requested: Iterable[str]) -> tuple[str, ...]:
     """The model's languages that detection may choose from: all of them when `requested` is
     empty, else the requested ones (BCP-47, read by primary subtag, duplicates merged)."""
     codes: list[str] = []
     for tag in requested:
-        code = primary_subtag(tag)
-        if not code:
-            raise InvalidArgument("language_codes holds an empty language code")
+        code = primary_subtag(tag, "config.language_codes")
         if code not in config.languages:
             raise InvalidArgument(
                 f"model {config.name} does not know language {tag.strip()!r} (in "
-                f"language_codes); it knows {', '.join(sorted(config.languages))}"
+                f"config.language_codes); it knows {', '.join(sorted(config.languages))}"
             )
         if code not in codes:
             codes.append(code)

@@ -10,7 +10,7 @@ import numpy as np
 
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import SAMPLE_RATE_HZ
-from voxserve.server.asr.language_id import candidate_codes, primary_subtag
+from voxserve.server.asr.language_id import candidate_codes
 from voxserve.server.asr.network import WhisperNetwork
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.asr.transcription import SILENCE_RMS, Transcription, rms
@@ -21,6 +21,7 @@ from voxserve.server.asr.types import (
     Transcript,
 )
 from voxserve.server.errors import InvalidArgument, InvalidAudio, ModelLoadError
+from voxserve.server.language import primary_subtag
 from voxserve.server.runtime import RuntimeOptions
 
 # The variant name of the exporter's default float32 graphs (the manifest's "files").
@@ -123,7 +124,7 @@ class WhisperRecognizer:
         """The languages detection may choose from; English-only models check theirs."""
         if self._config.multilingual:
             return candidate_codes(self._config, options.language_codes)
-        codes = {primary_subtag(tag) for tag in options.language_codes}
+        codes = {primary_subtag(tag, "config.language_codes") for tag in options.language_codes}
         if codes - set(self._config.language_codes):
             raise InvalidArgument(
                 f"model {self._config.name} recognises only "

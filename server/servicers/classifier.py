@@ -12,8 +12,9 @@ from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
 from voxserve.server.errors import InvalidArgument, LimitExceeded, ModelNotFound
 from voxserve.server.inference import InferencePool
+from voxserve.server.language import primary_subtag
 from voxserve.server.repository import ModelRepository
-from voxserve.server.servicers.recognizer import encoding_name, ms
+from voxserve.server.servicers.recognizer import channel_count, encoding_name, ms, sample_rate_hz
 from voxserve.server.state import ServerState
 from voxserve.server.status import rpc
 from voxserve.v1 import classifier_pb2, classifier_pb2_grpc
@@ -82,11 +83,12 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
                                 f"{self._config.max_audio_bytes} bytes (--max-audio-bytes)")
         count = max_results(config)
         recognizer = multilingual_recognizer(self._state.repository, config.model)
-        candidates = tuple(config.language_codes)
+        candidates = tuple(primary_subtag(tag, "config.language_codes")
+                           for tag in config.language_codes)
         with self._admission.slot():
             audio = await self._pool.run(
                 decode_recording, request.audio_content, encoding_name(config.encoding),
-                config.sample_rate_hz, config.audio_channel_count,
+                sample_rate_hz(config), channel_count(config),
                 max_duration_s=self._config.max_stream_duration_s,
             )
             found = await self._pool.run(recognizer.identify_language, audio.samples,

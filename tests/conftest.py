@@ -13,6 +13,15 @@ from tests.serverproc import ServerProcess
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the real models (through `models_dir`, `multilingual_models_dir`
+    or a server on them) is `slow`, so `-m "not slow"` runs exactly the tests that need no
+    export."""
+    for item in items:
+        if "model_store" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 DEFAULT_MODELS = ("whisper-tiny.en", "en_US-joe-medium")
 MULTILINGUAL_MODEL = "whisper-base"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.asterisk import Prompt, load_16k, prompts, spread
+from bench.asterisk import Prompt, load_16k, prompts, spread
 from tests.conftest import MULTILINGUAL_MODEL, REPO
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.network import CrossCache, DecoderOutput, SelfCache, WhisperNetwork

@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.asterisk import Prompt, load_16k, prompts, spread
+from bench.asterisk import Prompt, load_16k, prompts, spread
 from tests.serverproc import ServerProcess
 from tests.speech import silence, wav_bytes
 from tests.test_asr_language import MULTILINGUAL_MP3

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
 from voxserve.server.admission import Admission
 from voxserve.server.asr.types import LanguageIdentification
 from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
+from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument, LimitExceeded, ModelNotFound
 from voxserve.server.inference import InferencePool
 from voxserve.server.language import primary_subtag
 from voxserve.server.repository import ModelRepository
 from voxserve.server.servicers.recognizer import channel_count, encoding_name, ms, sample_rate_hz
+from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
-from voxserve.server.status import rpc
 from voxserve.v1 import classifier_pb2, classifier_pb2_grpc
 
 DEFAULT_MAX_RESULTS = 5
@@ -33,7 +32,7 @@ def max_results(config: classifier_pb2.LanguageClassificationConfig) -> int:
     return config.max_results
 
 
-def multilingual_recognizer(repository: ModelRepository, name: str) -> Any:
+def multilingual_recognizer(repository: ModelRepository, name: str) -> Recognizer:
     """The named recognizer, or by default the server's default one when it is multilingual,
     else the first multilingual one by name."""
     if name:

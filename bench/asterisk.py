@@ -1,4 +1,5 @@
-"""Real human speech in several languages: Debian's Asterisk prompts and their texts.
+"""Real human speech in several languages: Debian's Asterisk prompts and their texts (for the
+language bench and the language tests).
 
 `asterisk-core-sounds-{en,es,fr}-wav` hold 8 kHz telephony WAVs read by professional speakers
 (US English, Mexican Spanish, Canadian French); `asterisk-core-sounds-{en,es,fr}` list their texts,
@@ -18,7 +19,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from tests.speech import RATE_HZ
+from bench.support import RATE_HZ
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
 DOCS = Path("/usr/share/doc")

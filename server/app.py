@@ -25,6 +25,7 @@ from voxserve.server.servicers.recognizer import RecognizerServicer
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
 from voxserve.server.state import ServerState
 from voxserve.server.tls import server_credentials
+from voxserve.server.wire import RequestDecoding
 from voxserve.v1 import (
     models_pb2,
     models_pb2_grpc,
@@ -54,6 +55,25 @@ METHODS = frozenset(
     for method in service.methods
 )
 INT32_MAX = 2**31 - 1  # gRPC channel arguments are C ints
+KIB = 1024
+# Room for a request's fields other than its audio or text (config, names): a few hundred bytes
+# in practice.
+CONFIG_ROOM_BYTES = 4 * KIB
+# Messages with nothing but names and enums: ListModels, health, reflection.
+SMALL_MESSAGE_BYTES = 4 * KIB
+
+
+def receive_limits(config: ServerConfig) -> dict[str, int]:
+    """The largest request message each method accepts, checked before it is parsed."""
+    return {
+        "/voxserve.v1.Models/ListModels": 1 * KIB,
+        "/voxserve.v1.Synthesizer/Synthesize": config.max_text_bytes + CONFIG_ROOM_BYTES,
+        "/voxserve.v1.Synthesizer/StreamingSynthesize":
+            config.max_streaming_text_bytes + CONFIG_ROOM_BYTES,
+        "/voxserve.v1.Recognizer/Recognize": config.max_audio_bytes + CONFIG_ROOM_BYTES,
+        "/voxserve.v1.Recognizer/StreamingRecognize":
+            config.max_message_audio_bytes + CONFIG_ROOM_BYTES,
+    }
 
 
 @dataclass
@@ -83,8 +103,10 @@ def _ms(seconds: float) -> int:
 
 def channel_options(config: ServerConfig) -> list[tuple[str, int]]:
     options = [
-        # Requests may carry whole recordings; anything larger is refused by gRPC itself.
-        ("grpc.max_receive_message_length", config.max_receive_message_bytes),
+        # The largest message any method takes (a Recognize recording); each method's own, lower
+        # limit is checked before parsing (RequestDecoding).
+        ("grpc.max_receive_message_length",
+         max(SMALL_MESSAGE_BYTES, *receive_limits(config).values())),
         # Ping idle clients every --keepalive-time-s (30 s) and drop them after
         # --keepalive-timeout-s (10 s) without an answer, so dead microphones behind NATs and
         # load balancers free their streams.
@@ -123,6 +145,8 @@ def create_server(config: ServerConfig) -> Server:
         log.info("authentication on: %d API key(s)", len(keys))
     state = ServerState()
     pool = InferencePool(config.inference_workers)
+    # Innermost: parsing happens inside the request log, so refusals are logged and counted.
+    chain.append(RequestDecoding(receive_limits(config), SMALL_MESSAGE_BYTES))
     grpc_server = grpc.aio.server(options=channel_options(config), interceptors=chain)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)

@@ -123,8 +123,3 @@ class ServerConfig:
     @property
     def runtime(self) -> RuntimeOptions:
         return RuntimeOptions(self.device, self.intra_op_threads, self.inter_op_threads)
-
-    @property
-    def max_receive_message_bytes(self) -> int:
-        """gRPC's inbound message cap: the largest Recognize request plus room for its config."""
-        return max(self.max_audio_bytes, self.max_message_audio_bytes) + 64 * 1024

@@ -11,7 +11,19 @@ class VoxserveError(Exception):
 
 
 class InvalidArgument(VoxserveError):
-    """The request is malformed: bad config, out-of-range setting, empty text."""
+    """The request is malformed: bad config, out-of-range setting, empty text.
+
+    `field` is the path of the request field at fault ("config.speaking_rate"), when one is:
+    the edge sends it as a google.rpc.BadRequest field violation.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MalformedRequest(InvalidArgument):
+    """A request's bytes do not parse as the method's message."""
 
 
 class InvalidAudio(InvalidArgument):
@@ -26,12 +38,26 @@ class LimitExceeded(VoxserveError):
     """A size, duration or rate limit was crossed (maps to RESOURCE_EXHAUSTED)."""
 
 
+class Cancelled(VoxserveError):
+    """A job saw its caller gone (cancelled or past its deadline) and stopped between steps."""
+
+
 class Overloaded(VoxserveError):
     """The server is at capacity for this kind of call (maps to RESOURCE_EXHAUSTED)."""
 
 
 class Unavailable(VoxserveError):
-    """The server is draining or a model is not loaded yet (maps to UNAVAILABLE)."""
+    """The server is draining or a model is not loaded yet (maps to UNAVAILABLE).
+
+    `retry_after_s` is the pause after which retrying (here or elsewhere) should help; `resume`
+    names where a drained stream's client resumes (sent as trailing metadata).
+    """
+
+    def __init__(self, message: str, retry_after_s: float = 0.0,
+                 resume: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.resume = resume
 
 
 class ModelLoadError(VoxserveError):

@@ -137,7 +137,8 @@ def detector_name(detector: int, server_default: str) -> str:
         return DETECTORS[detector]
     except KeyError:
         raise InvalidArgument(
-            f"endpointing.detector {detector} is unknown; use WEBRTC or SILERO"
+            f"endpointing.detector {detector} is unknown; use WEBRTC or SILERO",
+            field="streaming_config.endpointing.detector",
         ) from None
 
 
@@ -156,7 +157,8 @@ async def first_config(
         raise InvalidArgument("the stream ended before its first message, streaming_config")
     if first.WhichOneof("streaming_request") != "streaming_config":
         raise InvalidArgument(
-            "the first message of a stream must carry streaming_config; audio_content follows it"
+            "the first message of a stream must carry streaming_config; audio_content follows it",
+            field="streaming_config",
         )
     return first.streaming_config
 
@@ -167,7 +169,8 @@ async def audio_chunks(
     """The audio of the messages after the config, each checked against the size limit."""
     async for request in requests:
         if request.WhichOneof("streaming_request") == "streaming_config":
-            raise InvalidArgument("streaming_config may only be the first message of a stream")
+            raise InvalidArgument("streaming_config may only be the first message of a stream",
+                                  field="streaming_config")
         audio = request.audio_content
         if len(audio) > max_bytes:
             raise LimitExceeded(

@@ -40,10 +40,11 @@ def check_text(text: str, limit_bytes: int, flag: str) -> None:
     if size > limit_bytes:
         raise InvalidArgument(
             f"text is {size} bytes; the limit is {limit_bytes} bytes ({flag})"
-            + ("; send longer texts to StreamingSynthesize" if flag == "--max-text-bytes" else "")
+            + ("; send longer texts to StreamingSynthesize" if flag == "--max-text-bytes" else ""),
+            field="text",
         )
     if not text.strip():
-        raise InvalidArgument("text is empty")
+        raise InvalidArgument("text is empty", field="text")
 
 
 def output_encoding(config: synthesizer_pb2.SynthesisConfig, streaming: bool) -> str:
@@ -52,7 +53,8 @@ def output_encoding(config: synthesizer_pb2.SynthesisConfig, streaming: bool) ->
         allowed = "LINEAR16 or MULAW" if streaming else "LINEAR16, WAV or MULAW"
         known = config.encoding in audio_pb2.AudioEncoding.values()
         label = audio_pb2.AudioEncoding.Name(config.encoding) if known else str(config.encoding)
-        raise InvalidArgument(f"encoding {label} is not an output encoding here; use {allowed}")
+        raise InvalidArgument(f"encoding {label} is not an output encoding here; use {allowed}",
+                              field="config.encoding")
     return name
 
 
@@ -60,11 +62,13 @@ def synthesis_options(config: synthesizer_pb2.SynthesisConfig, default_length_sc
                       ) -> SynthesisOptions:
     rate = config.speaking_rate or 1.0
     if not 0.25 <= rate <= 4.0:
-        raise InvalidArgument(f"speaking_rate {config.speaking_rate} is out of range 0.25..4.0")
+        raise InvalidArgument(f"speaking_rate {config.speaking_rate} is out of range 0.25..4.0",
+                              field="config.speaking_rate")
     silence_ms = (config.sentence_silence_ms if config.HasField("sentence_silence_ms")
                   else DEFAULT_SENTENCE_SILENCE_MS)
     if not 0 <= silence_ms <= 5000:
-        raise InvalidArgument(f"sentence_silence_ms {silence_ms} is out of range 0..5000")
+        raise InvalidArgument(f"sentence_silence_ms {silence_ms} is out of range 0..5000",
+                              field="config.sentence_silence_ms")
     return SynthesisOptions(
         speaker_id=config.speaker_id if config.HasField("speaker_id") else None,
         length_scale=default_length_scale / rate,

@@ -236,7 +236,8 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
                 config.sample_rate_hz, config.audio_channel_count,
                 max_duration_s=self._config.max_stream_duration_s,
             )
-            transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)
+            transcript = await self._pool.run_stoppable(
+                lambda stop: recognizer.transcribe(audio.samples, options, stop))
         return recognize_response(transcript, recognizer.info.name)
 
     async def load_silero(self) -> None:

@@ -247,7 +247,8 @@ class LiveStream:
         if not isinstance(action, FinalRequest):
             return action
         started_s = time.perf_counter()
-        transcript = await self._pool.run(self._session.transcribe, action)
+        transcript = await self._pool.run_stoppable(
+            lambda stop: self._session.transcribe(action, stop))
         metrics.observe_real_time_factor(
             "recognition", time.perf_counter() - started_s, action.end_s - action.start_s)
         async with self._session_lock:
@@ -272,7 +273,7 @@ class LiveStream:
 
         def decode_unless_abandoned() -> Transcript | None:
             try:
-                return None if abandoned.is_set() else self._session.transcribe(request)
+                return None if abandoned.is_set() else self._session.transcribe(request, abandoned)
             finally:
                 self._budget.release()
 

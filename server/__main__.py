@@ -32,6 +32,8 @@ HELP = {
     "max_message_audio_bytes": "largest audio message in StreamingRecognize",
     "max_stream_duration_s": "longest StreamingRecognize stream",
     "stream_idle_timeout_s": "a stream sending no audio for this long is ended",
+    "speech_idle_timeout_s": "a stream whose audio has had no speech for this many seconds is "
+    "ended (after its final results)",
     "first_message_timeout_s": "a stream must send its config within this time",
     "max_text_bytes": "largest Synthesize text (UTF-8 bytes)",
     "max_streaming_text_bytes": "largest StreamingSynthesize text (UTF-8 bytes)",

@@ -16,6 +16,7 @@ from voxserve.server import metrics
 from voxserve.server.admission import Admission
 from voxserve.server.auth import AuthInterceptor, load_api_keys
 from voxserve.server.config import ServerConfig
+from voxserve.server.health import HealthServicer
 from voxserve.server.inference import InferencePool
 from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
@@ -82,7 +83,7 @@ class Server:
 
     grpc_server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: HealthServicer
     state: ServerState
     pool: InferencePool
     config: ServerConfig
@@ -113,6 +114,10 @@ def channel_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", _ms(config.keepalive_time_s)),
         ("grpc.keepalive_timeout_ms", _ms(config.keepalive_timeout_s)),
         ("grpc.keepalive_permit_without_calls", 1),
+        # Any unanswered ping (flow control's BDP probes too, which suspend the keepalive
+        # timer while outstanding) drops the connection after the keepalive timeout; gRPC's
+        # default for these is a minute, whatever keepalive_timeout_ms says.
+        ("grpc.http2.ping_timeout_ms", _ms(config.keepalive_timeout_s)),
         # Accept client keepalive pings as often as every 10 s (grpc's default is 5 min, which
         # makes clients with 10-30 s keepalives get GOAWAY too_many_pings).
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -148,7 +153,7 @@ def create_server(config: ServerConfig) -> Server:
     # Innermost: parsing happens inside the request log, so refusals are logged and counted.
     chain.append(RequestDecoding(receive_limits(config), SMALL_MESSAGE_BYTES))
     grpc_server = grpc.aio.server(options=channel_options(config), interceptors=chain)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer(state.draining)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     recognition = Admission("recognition", config.max_streams)
     synthesis = Admission("synthesis", config.max_synthesis_calls)
@@ -213,6 +218,7 @@ async def drain(server: Server) -> None:
     metrics.set_draining(True)
     await server.set_serving(False)
     server.state.draining.set()
+    await server.health.drained()  # health Watch streams end now, not at the grace's end
     await server.grpc_server.stop(server.config.grace_s)
     # a model call cut off by the grace still runs: let it end before the process exits
     await asyncio.to_thread(server.pool.shutdown, 60.0)

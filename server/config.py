@@ -30,6 +30,7 @@ class ServerConfig:
     max_message_audio_bytes: int = 1 * MIB  # one StreamingRecognize audio message
     max_stream_duration_s: float = 3600.0
     stream_idle_timeout_s: float = 30.0  # no audio for this long ends a stream
+    speech_idle_timeout_s: float = 300.0  # audio without speech for this long ends a stream
     first_message_timeout_s: float = 10.0
     max_text_bytes: int = 4096  # Synthesize
     max_streaming_text_bytes: int = 65536  # StreamingSynthesize
@@ -63,6 +64,8 @@ class ServerConfig:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         if self.inference_workers < 1:
             raise ValueError("inference_workers must be >= 1")
+        if self.stream_idle_timeout_s <= 0 or self.speech_idle_timeout_s <= 0:
+            raise ValueError("stream_idle_timeout_s and speech_idle_timeout_s must be > 0")
         if self.grace_s < 0:
             raise ValueError("grace_s must be >= 0")
         if self.vad not in ("webrtc", "silero"):

@@ -216,7 +216,8 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self._admission = admission
         self._silero = SharedSilero(pool)
         self._interim_budget = InterimBudget.for_pool(pool)
-        self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s)
+        self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s,
+                                    config.speech_idle_timeout_s)
 
     @rpc
     async def Recognize(

@@ -9,9 +9,9 @@ bound pushes back on it (gRPC flow control) when decoding falls behind.
 How a stream ends:
 - half-close, drain (`draining` set) or a single utterance done: finals for all audio received
   are sent, then the call ends OK;
-- a limit crossed or a bad message (the chunk iterator raises a VoxserveError), or no audio for
-  `idle_timeout_s` (DeadlineExceeded): finals for the audio already received are sent first,
-  then the error ends the call;
+- a limit crossed or a bad message (the chunk iterator raises a VoxserveError), no audio for
+  `idle_timeout_s`, or `speech_idle_timeout_s` of audio without speech (DeadlineExceeded):
+  finals for the audio already received are sent first, then the error ends the call;
 - the client cancels: the call's task is cancelled and the reader task with it, at once.
 """
 
@@ -65,10 +65,12 @@ class StreamLimits:
 
     idle_timeout_s: float
     max_duration_s: float
+    speech_idle_timeout_s: float = 300.0  # of stream audio without speech
 
     def __post_init__(self) -> None:
-        if self.idle_timeout_s <= 0 or self.max_duration_s <= 0:
-            raise ValueError("idle_timeout_s and max_duration_s must be > 0")
+        if min(self.idle_timeout_s, self.max_duration_s, self.speech_idle_timeout_s) <= 0:
+            raise ValueError("idle_timeout_s, max_duration_s and speech_idle_timeout_s must be"
+                             " > 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,6 +222,8 @@ class LiveStream:
         options = session.options
         width = _BYTES_PER_SAMPLE[options.encoding]
         self._bytes_per_s = width * options.channels * options.sample_rate_hz
+        self._in_speech = False
+        self._last_speech_s = 0.0  # stream audio time when speech was last heard
 
     async def outcomes(self) -> AsyncIterator[Outcome]:
         """Speech events and results in stream order; raises the error that ended the stream."""
@@ -320,7 +324,9 @@ class LiveStream:
             if chunk is None:
                 return
             self._check_duration(len(chunk))
-            await self._put(await self._run_session(self._session.push, chunk))
+            actions = await self._run_session(self._session.push, chunk)
+            await self._put(actions)
+            self._check_speech_idle(actions)
 
     async def _next_chunk(self, drain_wait: asyncio.Future[Literal[True]]) -> bytes | None:
         """The next audio chunk; None at half-close or once the server drains."""
@@ -343,6 +349,23 @@ class LiveStream:
             f"no audio for {self._limits.idle_timeout_s:g} s (--stream-idle-timeout-s); the"
             " stream was ended"
         )
+
+    def _check_speech_idle(self, actions: list[Action]) -> None:
+        """DeadlineExceeded once `speech_idle_timeout_s` of audio passed without speech: a
+        microphone left open on silence would hold its slot until the stream's duration limit."""
+        for action in actions:
+            if isinstance(action, (SpeechStarted, SpeechEnded)):
+                self._in_speech = isinstance(action, SpeechStarted)
+        received_s = self._session.received_s
+        if self._in_speech:
+            self._last_speech_s = received_s
+            return
+        limit_s = self._limits.speech_idle_timeout_s
+        if received_s - self._last_speech_s >= limit_s:
+            raise DeadlineExceeded(
+                f"no speech for {limit_s:g} s of audio (--speech-idle-timeout-s); the stream was"
+                " ended"
+            )
 
     def _check_duration(self, chunk_bytes: int) -> None:
         limit_s = self._limits.max_duration_s

@@ -5,6 +5,10 @@ gRPC status codes. Messages are written for the client: they name the problem an
 never a Python class, path or traceback.
 """
 
+import re
+
+_FIELD_PATH = re.compile(r"[a-z_]+(\.[a-z_]+)+")
+
 
 class VoxserveError(Exception):
     """Base of every error a client may see."""
@@ -14,11 +18,15 @@ class InvalidArgument(VoxserveError):
     """The request is malformed: bad config, out-of-range setting, empty text.
 
     `field` is the path of the request field at fault ("config.speaking_rate"), when one is:
-    the edge sends it as a google.rpc.BadRequest field violation.
+    the edge sends it as a google.rpc.BadRequest field violation. Messages that open with a
+    field path ("config.encoding 9 is unknown", docs/api.md's style) name it without `field`.
     """
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
+        opening = message.split(" ", 1)[0]
+        if field is None and _FIELD_PATH.fullmatch(opening):
+            field = opening
         self.field = field
 
 

@@ -60,7 +60,7 @@ def test_expired_and_cancelled_long_calls_stop_their_work(
     mulaw = synthesizer_pb2.SynthesisConfig(encoding=audio_pb2.AUDIO_ENCODING_MULAW,
                                             sample_rate_hz=8000)
     recording = recognizer_pb2.RecognizeRequest(
-        config=recognizer_pb2.RecognitionConfig(), audio=two_minutes_of_speech())
+        config=recognizer_pb2.RecognitionConfig(), audio_content=two_minutes_of_speech())
     stopped_before = value(scrape(metrics_port), "voxserve_inference_jobs_stopped_total",
                            when="running")
     with grpc.insecure_channel(proc.target) as channel:

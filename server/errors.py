@@ -68,6 +68,17 @@ class Unavailable(VoxserveError):
         self.resume = resume
 
 
+class HandedOver(Unavailable):
+    """A live stream ended by drain once its open utterance ended: its finals were sent, and
+    the client resumes on another replica from the end of the last final (`resume_offset_s`,
+    in the call's own audio time) with utterance `next_utterance_index` (of this call)."""
+
+    def __init__(self, resume_offset_s: float, next_utterance_index: int) -> None:
+        super().__init__("server is shutting down; resume the stream on another replica")
+        self.resume_offset_s = resume_offset_s
+        self.next_utterance_index = next_utterance_index
+
+
 class ModelLoadError(VoxserveError):
     """A model in the repository is missing files or is corrupt (fails start-up)."""
 

@@ -7,8 +7,13 @@ while a decode runs, so a client sending faster than real time is processed, and
 bound pushes back on it (gRPC flow control) when decoding falls behind.
 
 How a stream ends:
-- half-close, drain (`draining` set) or a single utterance done: finals for all audio received
-  are sent, then the call ends OK;
+- half-close or a single utterance done: finals for all audio received are sent, then the call
+  ends OK;
+- drain (`draining` set): reading goes on until no utterance is open (at once between
+  utterances; an open one is heard to its natural end, for at most `drain_handover_s`); the
+  finals of the utterances that ended are sent, and the call ends with HandedOver (UNAVAILABLE)
+  naming the end of the last final: the client resumes elsewhere from there, replaying only
+  audio no final covers. An utterance still open is never finalized early (mid-word);
 - a limit crossed or a bad message (the chunk iterator raises a VoxserveError), no audio for
   `idle_timeout_s`, or `speech_idle_timeout_s` of audio without speech (DeadlineExceeded):
   finals for the audio already received are sent first, then the error ends the call;
@@ -24,12 +29,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from voxserve.server import metrics
 from voxserve.server.asr.types import Transcript
 from voxserve.server.errors import (
     DeadlineExceeded,
+    HandedOver,
     InvalidArgument,
     LimitExceeded,
     ModelLoadError,
@@ -66,11 +72,14 @@ class StreamLimits:
     idle_timeout_s: float
     max_duration_s: float
     speech_idle_timeout_s: float = 300.0  # of stream audio without speech
+    drain_handover_s: float = 15.0  # at drain, how long an open utterance may go on
 
     def __post_init__(self) -> None:
         if min(self.idle_timeout_s, self.max_duration_s, self.speech_idle_timeout_s) <= 0:
             raise ValueError("idle_timeout_s, max_duration_s and speech_idle_timeout_s must be"
                              " > 0")
+        if self.drain_handover_s < 0:
+            raise ValueError("drain_handover_s must be >= 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,6 +233,8 @@ class LiveStream:
         self._bytes_per_s = width * options.channels * options.sample_rate_hz
         self._in_speech = False
         self._last_speech_s = 0.0  # stream audio time when speech was last heard
+        self._final_end_s = 0.0  # end of the last final result sent: the resume point
+        self._next_utterance = 0  # index of the first utterance with no final yet
 
     async def outcomes(self) -> AsyncIterator[Outcome]:
         """Speech events and results in stream order; raises the error that ended the stream."""
@@ -233,6 +244,8 @@ class LiveStream:
             while True:
                 entry = await self._feed.get()
                 if isinstance(entry, _End):
+                    if isinstance(entry.error, _Drained):
+                        raise HandedOver(self._final_end_s, self._next_utterance)
                     if entry.error is not None:
                         raise entry.error
                     return
@@ -258,6 +271,8 @@ class LiveStream:
         async with self._session_lock:
             result = self._session.result(action, transcript)
         metrics.observe_final_latency(time.perf_counter() - entry.heard_s)
+        self._final_end_s = max(self._final_end_s, result.end_s)
+        self._next_utterance = max(self._next_utterance, result.utterance_index + 1)
         return result
 
     async def _interim(self, request: InterimRequest) -> StreamResult | None:
@@ -307,6 +322,9 @@ class LiveStream:
         error: BaseException | None = None
         try:
             await self._pump(drain_wait)
+        except _Drained as drained:  # handed over: the open part is heard again elsewhere
+            await self._feed.end(drained)
+            return
         except VoxserveError as exc:  # a limit or a bad message: flush what was heard first
             error = exc
         except Exception as exc:  # noqa: BLE001 - the session's state is unknown: no flush
@@ -319,8 +337,24 @@ class LiveStream:
         await self._feed.end(error)
 
     async def _pump(self, drain_wait: asyncio.Future[Literal[True]]) -> None:
+        """Chunks into the session until half-close; raises _Drained to hand the stream over."""
+        loop = asyncio.get_running_loop()
+        hand_over_by: float | None = None
         while not self._session.done:
-            chunk = await self._next_chunk(drain_wait)
+            if not drain_wait.done():
+                chunk = await self._next_chunk(drain_wait)
+            else:
+                if hand_over_by is None:
+                    hand_over_by = loop.time() + self._limits.drain_handover_s
+                if not self._in_speech or loop.time() >= hand_over_by:
+                    raise _Drained()
+                timer = asyncio.ensure_future(asyncio.sleep(hand_over_by - loop.time()))
+                try:
+                    chunk = await self._next_chunk(timer)
+                finally:
+                    timer.cancel()
+            if chunk is _WOKEN:
+                continue
             if chunk is None:
                 return
             self._check_duration(len(chunk))
@@ -328,14 +362,13 @@ class LiveStream:
             await self._put(actions)
             self._check_speech_idle(actions)
 
-    async def _next_chunk(self, drain_wait: asyncio.Future[Literal[True]]) -> bytes | None:
-        """The next audio chunk; None at half-close or once the server drains."""
-        if drain_wait.done():
-            return None
+    async def _next_chunk(self, wake: asyncio.Future[Any]) -> bytes | None:
+        """The next audio chunk; None at half-close, _WOKEN once `wake` is done first (the
+        drain began, or the hand-over time ran out)."""
         read = asyncio.ensure_future(anext(self._chunks, None))
         try:
             done, _ = await asyncio.wait(
-                (read, drain_wait), timeout=self._limits.idle_timeout_s,
+                (read, wake), timeout=self._limits.idle_timeout_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -343,8 +376,8 @@ class LiveStream:
                 read.cancel()
         if read in done:
             return read.result()
-        if drain_wait in done:
-            return None
+        if wake in done:
+            return _WOKEN
         raise DeadlineExceeded(
             f"no audio for {self._limits.idle_timeout_s:g} s (--stream-idle-timeout-s); the"
             " stream was ended"
@@ -387,6 +420,14 @@ class LiveStream:
         heard_s = time.perf_counter()
         for action in actions:
             await self._feed.put(action, heard_s)
+
+
+class _Drained(Exception):
+    """The reader stopped for the drain with no utterance open: end the call handed over."""
+
+
+# _next_chunk's answer when its wake-up future came first (compared by identity).
+_WOKEN = b"\x00woken"
 
 
 def _discard(future: asyncio.Future[Transcript | None]) -> None:

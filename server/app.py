@@ -89,6 +89,7 @@ class Server:
     config: ServerConfig
     replica: str
     recognizer: RecognizerServicer
+    recognition: Admission
     metrics_endpoint: MetricsEndpoint | None = None
 
     async def set_serving(self, serving: bool) -> None:
@@ -170,7 +171,7 @@ def create_server(config: ServerConfig) -> Server:
     if not config.replica_id and config.port == 0:
         request_log.replica = f"{socket.gethostname()}:{port}"  # the port is known only now
     return Server(grpc_server, port, health_servicer, state, pool, config, request_log.replica,
-                  recognizer)
+                  recognizer, recognition)
 
 
 def _bind(grpc_server: grpc.aio.Server, address: str,
@@ -213,13 +214,23 @@ async def start(server: Server) -> None:
 
 
 async def drain(server: Server) -> None:
-    """NOT_SERVING at once, refuse new calls, let open ones finish within the grace, stop."""
-    log.info("draining (grace %.1f s)", server.config.grace_s)
+    """NOT_SERVING at once, refuse new calls, hand live streams over, let open calls finish
+    within the grace, stop."""
+    grace_s = server.config.grace_s
+    log.info("draining (grace %.1f s)", grace_s)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
     metrics.set_draining(True)
     await server.set_serving(False)
-    server.state.draining.set()
+    server.state.draining.set()  # new calls: UNAVAILABLE (the servicers refuse them)
     await server.health.drained()  # health Watch streams end now, not at the grace's end
-    await server.grpc_server.stop(server.config.grace_s)
+    # gRPC's stop() ends the request side of open streams at once, so live streams are handed
+    # over first: each reads on until its open utterance ends (at most half the grace).
+    try:
+        await asyncio.wait_for(server.recognition.wait_idle(), grace_s)
+    except TimeoutError:
+        log.warning("recognition calls still open at the end of the grace; cutting them")
+    await server.grpc_server.stop(max(0.0, deadline - loop.time()))
     # a model call cut off by the grace still runs: let it end before the process exits
     await asyncio.to_thread(server.pool.shutdown, 60.0)
     if server.metrics_endpoint is not None:

@@ -233,6 +233,7 @@ class LiveStream:
         self._bytes_per_s = width * options.channels * options.sample_rate_hz
         self._in_speech = False
         self._last_speech_s = 0.0  # stream audio time when speech was last heard
+        self._read_ahead: asyncio.Future[bytes | None] | None = None  # the pending chunk read
         self._final_end_s = 0.0  # end of the last final result sent: the resume point
         self._next_utterance = 0  # index of the first utterance with no final yet
 
@@ -321,7 +322,11 @@ class LiveStream:
         """The reader task: chunks into the session, actions into the feed, then the end."""
         error: BaseException | None = None
         try:
-            await self._pump(drain_wait)
+            try:
+                await self._pump(drain_wait)
+            finally:
+                if self._read_ahead is not None:
+                    self._read_ahead.cancel()
         except _Drained as drained:  # handed over: the open part is heard again elsewhere
             await self._feed.end(drained)
             return
@@ -365,19 +370,24 @@ class LiveStream:
     async def _next_chunk(self, wake: asyncio.Future[Any]) -> bytes | None:
         """The next audio chunk; None at half-close, _WOKEN once `wake` is done first (the
         drain began, or the hand-over time ran out)."""
-        read = asyncio.ensure_future(anext(self._chunks, None))
+        # A read outlives a wake-up: cancelling it would close the request stream for good.
+        if self._read_ahead is None:
+            self._read_ahead = asyncio.ensure_future(anext(self._chunks, None))
+        read = self._read_ahead
         try:
             done, _ = await asyncio.wait(
                 (read, wake), timeout=self._limits.idle_timeout_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
-        finally:
-            if not read.done():
-                read.cancel()
+        except BaseException:
+            read.cancel()
+            raise
         if read in done:
+            self._read_ahead = None
             return read.result()
         if wake in done:
             return _WOKEN
+        read.cancel()
         raise DeadlineExceeded(
             f"no audio for {self._limits.idle_timeout_s:g} s (--stream-idle-timeout-s); the"
             " stream was ended"

@@ -14,19 +14,20 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from voxserve.server import metrics
 from voxserve.server.admission import Admission
-from voxserve.server.auth import AuthInterceptor, load_api_keys
 from voxserve.server.config import ServerConfig
-from voxserve.server.health import HealthServicer
 from voxserve.server.inference import InferencePool
 from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
-from voxserve.server.requestlog import RequestLog
+from voxserve.server.servicers.auth import AuthInterceptor, load_api_keys
+from voxserve.server.servicers.health import HealthServicer
 from voxserve.server.servicers.models import ModelsServicer
 from voxserve.server.servicers.recognizer import RecognizerServicer
+from voxserve.server.servicers.requestlog import RequestLog
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
+from voxserve.server.servicers.tls import server_credentials
+from voxserve.server.servicers.wire import RequestDecoding
 from voxserve.server.state import ServerState
-from voxserve.server.tls import server_credentials
-from voxserve.server.wire import RequestDecoding
+from voxserve.server.streaming.settings import Detector
 from voxserve.v1 import (
     models_pb2,
     models_pb2_grpc,
@@ -60,7 +61,7 @@ KIB = 1024
 # Room for a request's fields other than its audio or text (config, names): a few hundred bytes
 # in practice.
 CONFIG_ROOM_BYTES = 4 * KIB
-# Messages with nothing but names and enums: ListModels, health, reflection.
+# Messages with nothing but names and enums: health, reflection.
 SMALL_MESSAGE_BYTES = 4 * KIB
 
 
@@ -88,7 +89,6 @@ class Server:
     pool: InferencePool
     config: ServerConfig
     replica: str
-    recognizer: RecognizerServicer
     recognition: Admission
     metrics_endpoint: MetricsEndpoint | None = None
 
@@ -158,8 +158,8 @@ def create_server(config: ServerConfig) -> Server:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     recognition = Admission("recognition", config.max_streams)
     synthesis = Admission("synthesis", config.max_synthesis_calls)
-    recognizer = RecognizerServicer(state, pool, config, recognition)
-    recognizer_pb2_grpc.add_RecognizerServicer_to_server(recognizer, grpc_server)
+    recognizer_pb2_grpc.add_RecognizerServicer_to_server(
+        RecognizerServicer(state, pool, config, recognition), grpc_server)
     synthesizer_pb2_grpc.add_SynthesizerServicer_to_server(
         SynthesizerServicer(state, pool, config, synthesis), grpc_server
     )
@@ -171,7 +171,7 @@ def create_server(config: ServerConfig) -> Server:
     if not config.replica_id and config.port == 0:
         request_log.replica = f"{socket.gethostname()}:{port}"  # the port is known only now
     return Server(grpc_server, port, health_servicer, state, pool, config, request_log.replica,
-                  recognizer, recognition)
+                  recognition)
 
 
 def _bind(grpc_server: grpc.aio.Server, address: str,
@@ -202,11 +202,10 @@ async def start(server: Server) -> None:
     repository = await asyncio.to_thread(
         load_repository, config.models_dir, config.runtime, config.default_recognizer,
         config.default_voice, config.model_variant,
+        config.endpointing.detector is Detector.SILERO,
     )
     for model, seconds in repository.load_time_s.items():
         metrics.set_model_load_time(model, seconds)
-    if config.vad == "silero":  # the server's default detector: a missing model fails start-up
-        await server.recognizer.load_silero()
     server.state.set_repository(repository)
     await server.set_serving(True)
     log.info("serving %d recognizer(s) and %d voice(s)", len(repository.recognizers),
@@ -224,8 +223,8 @@ async def drain(server: Server) -> None:
     await server.set_serving(False)
     server.state.draining.set()  # new calls: UNAVAILABLE (the servicers refuse them)
     await server.health.drained()  # health Watch streams end now, not at the grace's end
-    # gRPC's stop() ends the request side of open streams at once, so live streams are handed
-    # over first: each reads on until its open utterance ends (at most half the grace).
+    # Live streams are handed over first: each reads on until its open utterance ends (at most
+    # half the grace); new connections are refused only once stop() is called.
     try:
         await asyncio.wait_for(server.recognition.wait_idle(), grace_s)
     except TimeoutError:

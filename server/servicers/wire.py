@@ -18,8 +18,8 @@ from google.protobuf.message import DecodeError
 
 from voxserve.server import metrics
 from voxserve.server.errors import LimitExceeded, MalformedRequest, VoxserveError
-from voxserve.server.requestlog import current_request_id, request_id_from, split_method
-from voxserve.server.status import abort
+from voxserve.server.servicers.requestlog import current_request_id, request_id_from, split_method
+from voxserve.server.servicers.status_mapping import abort
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 

@@ -32,6 +32,7 @@ class ServerConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 1
     inference_workers: int = 4
+    voice_memory_arena: bool = False  # faster synthesis; memory of the longest sentence kept
     grace_s: float = 30.0
     # Limits: requests past these are refused with a message naming the limit.
     max_audio_bytes: int = 32 * MIB  # one Recognize request's audio
@@ -147,4 +148,5 @@ class ServerConfig:
 
     @property
     def runtime(self) -> RuntimeOptions:
-        return RuntimeOptions(self.device, self.intra_op_threads, self.inter_op_threads)
+        return RuntimeOptions(self.device, self.intra_op_threads, self.inter_op_threads,
+                              self.voice_memory_arena)

@@ -39,8 +39,10 @@ class PiperVoice:
     """A loaded Piper (VITS) voice."""
 
     def __init__(
-        self, config: VoiceConfig, session: ort.InferenceSession, phonemizer: Phonemizer
+        self, config: VoiceConfig, session: ort.InferenceSession, phonemizer: Phonemizer,
+        trim_memory: bool = True,
     ) -> None:
+        self._trim_memory = trim_memory  # no arena: hand freed memory back after each run
         self._config = config
         self._session = session
         self._phonemizer = phonemizer
@@ -61,13 +63,14 @@ class PiperVoice:
         config = VoiceConfig.from_manifest(folder, manifest)
         phonemizer = Phonemizer(config.espeak_voice)
         try:
-            session = create_session(config.model_path, runtime, memory_arena=False)
+            session = create_session(config.model_path, runtime,
+                                     memory_arena=runtime.voice_memory_arena)
         except Exception as error:  # ORT raises its own untyped errors for corrupt files
             raise ModelLoadError(
                 f"voice {config.name!r}: cannot load {config.model_path.name}: {error}"
             ) from error
         _check_inputs(config, session)
-        return cls(config, session, phonemizer)
+        return cls(config, session, phonemizer, trim_memory=not runtime.voice_memory_arena)
 
     @property
     def default_length_scale(self) -> float:
@@ -135,7 +138,8 @@ class PiperVoice:
         try:
             audio = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32).reshape(-1)
         finally:
-            release_freed_memory()
+            if self._trim_memory:
+                release_freed_memory()
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak < _SILENT_PEAK:
             return np.zeros_like(audio)

@@ -19,6 +19,7 @@ from voxserve.server.asr.types import (
     Transcript,
 )
 from voxserve.server.runtime import RuntimeOptions
+from voxserve.server.stop import StopSignal
 from voxserve.server.tts.types import SentenceAudio, SynthesisOptions, VoiceInfo
 
 
@@ -43,7 +44,10 @@ class Recognizer(Protocol):
     @property
     def info(self) -> RecognizerInfo: ...
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript: ...
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   stop: StopSignal | None = None) -> Transcript:
+        """Cancelled (errors.Cancelled) between steps once `stop` is set."""
+        ...
 
     def identify_language(self, audio: np.ndarray,
                           language_codes: tuple[str, ...] = ()) -> LanguageIdentification:
@@ -63,6 +67,10 @@ class Voice(Protocol):
 
     def synthesize_sentence(self, index: int, sentence: str,
                             options: SynthesisOptions) -> SentenceAudio: ...
+
+    def shortest_duration_s(self, text: str, options: SynthesisOptions) -> float:
+        """A lower bound of the audio `text` becomes, without synthesis."""
+        ...
 
     def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray: ...
 

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import grpc
 import numpy as np
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from bench.asterisk import Prompt, load_16k, prompts, spread
 from tests.serverproc import ServerProcess
@@ -80,18 +82,33 @@ def test_silence_has_no_language(client: VoxClient) -> None:
     assert (response.audio_duration_ms, response.end_offset_ms) == (2000, 0)
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"language_codes": ["fr", "xx"]}, "does not know language 'xx'"),
-    ({"max_results": 0}, "max_results must be 1 to 200, not 0"),
-    ({"model": "whisper-tiny.en"}, "is English-only and cannot identify languages"),
+def violated_field(error: grpc.RpcError) -> str:
+    """The field path of the google.rpc.BadRequest detail an INVALID_ARGUMENT carries."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    (detail,) = status.details
+    bad_request = error_details_pb2.BadRequest()
+    assert detail.Unpack(bad_request)
+    (violation,) = bad_request.field_violations
+    return str(violation.field)
+
+
+@pytest.mark.parametrize(("config", "message", "field"), [
+    ({"language_codes": ["fr", "xx"]}, "does not know language 'xx'", "config.language_codes"),
+    ({"language_codes": ["fr", "no tag"]}, "is not a BCP-47 language tag",
+     "config.language_codes"),
+    ({"max_results": 0}, "max_results must be 1 to 200, not 0", "config.max_results"),
+    ({"model": "whisper-tiny.en"}, "is English-only and cannot identify languages",
+     "config.model"),
 ])
 def test_bad_configs_are_invalid_argument(client: VoxClient, config: dict[str, object],
-                                          message: str) -> None:
+                                          message: str, field: str) -> None:
     audio = prompt("es", "agent-pass").path.read_bytes()
     with pytest.raises(grpc.RpcError) as caught:
         classify(client, audio, **config)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in caught.value.details()
+    assert violated_field(caught.value) == field
 
 
 def test_recognize_detects_restricts_and_translates(client: VoxClient) -> None:
@@ -112,20 +129,25 @@ def test_recognize_detects_restricts_and_translates(client: VoxClient) -> None:
     assert "number" in translated.transcript.lower()
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"model": "whisper-tiny.en", "translate_to_english": True}, "English-only and cannot"),
-    ({"model": "whisper-tiny.en", "language_codes": ["fr"]}, "recognises only en"),
-    ({"language_code": "fr", "language_codes": ["fr"]}, "exclude each other"),
-    ({"language_codes": ["klingon"]}, "does not know language 'klingon'"),
+@pytest.mark.parametrize(("config", "message", "field"), [
+    ({"model": "whisper-tiny.en", "translate_to_english": True}, "English-only and cannot",
+     "config.translate_to_english"),
+    ({"model": "whisper-tiny.en", "language_codes": ["fr"]}, "recognises only en",
+     "config.language_codes"),
+    ({"language_code": "fr", "language_codes": ["fr"]}, "exclude each other",
+     "config.language_codes"),
+    ({"language_codes": ["klingon"]}, "does not know language 'klingon'",
+     "config.language_codes"),
 ])
 def test_bad_language_options_are_invalid_argument(client: VoxClient,
                                                    config: dict[str, object],
-                                                   message: str) -> None:
+                                                   message: str, field: str) -> None:
     audio = prompt("es", "agent-pass").path.read_bytes()
     with pytest.raises(grpc.RpcError) as caught:
         client.recognize(audio, recognizer_pb2.RecognitionConfig(**config))  # type: ignore[arg-type]
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in caught.value.details()
+    assert violated_field(caught.value) == field
 
 
 def pcm16_chunks(audio: np.ndarray) -> Iterator[bytes]:

@@ -60,7 +60,8 @@ def candidate_codes(config: WhisperConfig, requested: Iterable[str]) -> tuple[st
         if code not in config.languages:
             raise InvalidArgument(
                 f"model {config.name} does not know language {tag.strip()!r} (in "
-                f"config.language_codes); it knows {', '.join(sorted(config.languages))}"
+                f"config.language_codes); it knows {', '.join(sorted(config.languages))}",
+                field="config.language_codes",
             )
         if code not in codes:
             codes.append(code)

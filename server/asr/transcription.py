@@ -15,6 +15,7 @@ from voxserve.server.asr.segments import DraftSegment, split_window
 from voxserve.server.asr.timing import add_word_timestamps, find_alignment
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.asr.types import Segment, TranscribeOptions, Word
+from voxserve.server.stop import StopSignal, check_stop
 
 # Below -70 dBFS RMS there is nothing to recognise: skip the model entirely.
 SILENCE_RMS = 10 ** (-70 / 20)
@@ -66,10 +67,13 @@ class Transcription:
 
     def __init__(self, config: WhisperConfig, network: WhisperNetwork,
                  tokenizer: WhisperTokenizer, options: TranscribeOptions,
-                 language: str | None, candidates: tuple[str, ...] = ()) -> None:
+                 language: str | None, candidates: tuple[str, ...] = (),
+                 stop: StopSignal | None = None) -> None:
         """`language`: decode every window in it; None: detect it per window among
-        `candidates` (the model's language codes; all of them when empty)."""
+        `candidates` (the model's language codes; all of them when empty). `stop` cancels
+        between windows and tokens."""
         self._config = config
+        self._stop = stop
         self._network = network
         self._tokenizer = tokenizer
         self._options = options
@@ -121,6 +125,7 @@ class Transcription:
         max_frames = self._config.n_audio_frames
         content_frames = len(audio) // HOP_LENGTH
         while content_frames - seek >= MIN_WINDOW_FRAMES:
+            check_stop(self._stop)
             size = min(max_frames, content_frames - seek)
             chunk = audio[seek * HOP_LENGTH : (seek + size) * HOP_LENGTH]
             if rms(chunk) < SILENCE_RMS:
@@ -196,7 +201,7 @@ class Transcription:
                 seed=window.seek,
             )
             result = decode_window(self._network, cross, self._config, request, self._tokenizer,
-                                   language.start)
+                                   self._stop, language.start)
             if not self._needs_fallback(result):
                 return result
             tries.append(result)

@@ -40,7 +40,8 @@ class TranscribeOptions:
         if self.language is not None and self.language_codes:
             raise InvalidArgument(
                 "language_code and language_codes exclude each other: set language_code to "
-                "force one language, or language_codes to detect among candidates"
+                "force one language, or language_codes to detect among candidates",
+                field="config.language_codes",
             )
         if not (0.0 <= self.max_initial_timestamp_s <= 30.0):
             raise InvalidArgument("max_initial_timestamp_s must lie in [0, 30]")

@@ -23,6 +23,7 @@ from voxserve.server.asr.types import (
 from voxserve.server.errors import InvalidArgument, InvalidAudio, ModelLoadError
 from voxserve.server.language import primary_subtag
 from voxserve.server.runtime import RuntimeOptions
+from voxserve.server.stop import StopSignal
 
 # The variant name of the exporter's default float32 graphs (the manifest's "files").
 FLOAT32 = "float32"
@@ -66,8 +67,10 @@ class WhisperRecognizer:
         )
         return cls(config, network, tokenizer, files.variant)
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
-        """Recognise all speech in `audio`: float32 mono 16 kHz in [-1, 1], any length."""
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   stop: StopSignal | None = None) -> Transcript:
+        """Recognise all speech in `audio`: float32 mono 16 kHz in [-1, 1], any length.
+        Cancelled between windows and tokens once `stop` is set."""
         _check_audio(audio)
         language = self._requested_language(options)
         candidates = self._candidates(options)
@@ -75,7 +78,7 @@ class WhisperRecognizer:
         if len(audio) == 0 or rms(audio) < SILENCE_RMS:
             return Transcript((), language or "", duration_s, 1.0 if language else 0.0)
         run = Transcription(self._config, self._network, self._tokenizer, options, language,
-                            candidates)
+                            candidates, stop)
         segments = run.transcribe(audio)
         return Transcript(tuple(segments), run.language or "", duration_s,
                           run.language_probability)
@@ -87,7 +90,8 @@ class WhisperRecognizer:
         _check_audio(audio)
         if not self._config.multilingual:
             raise InvalidArgument(f"model {self._config.name} is English-only and cannot "
-                                  "identify languages; use a multilingual model")
+                                  "identify languages; use a multilingual model",
+                                  field="config.model")
         candidates = candidate_codes(self._config, language_codes)
         duration_s = len(audio) / SAMPLE_RATE_HZ
         if len(audio) == 0 or rms(audio) < SILENCE_RMS:
@@ -106,7 +110,8 @@ class WhisperRecognizer:
         if not self._config.multilingual:
             if options.translate:
                 raise InvalidArgument(f"model {self._config.name} is English-only and cannot "
-                                      "translate; use a multilingual model")
+                                      "translate; use a multilingual model",
+                                      field="config.translate_to_english")
             if code is not None and code not in self._config.language_codes:
                 raise InvalidArgument(
                     f"model {self._config.name} recognises only "
@@ -129,7 +134,8 @@ class WhisperRecognizer:
             raise InvalidArgument(
                 f"model {self._config.name} recognises only "
                 f"{', '.join(self._config.language_codes)}; language_codes lists "
-                f"{', '.join(sorted(codes - set(self._config.language_codes)))}"
+                f"{', '.join(sorted(codes - set(self._config.language_codes)))}",
+                field="config.language_codes",
             )
         return ()
 

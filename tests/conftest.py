@@ -66,7 +66,7 @@ def server(models_dir: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def multilingual_server(multilingual_models_dir: Path) -> Iterator[ServerProcess]:
-    """A real server on tiny.en, Whisper base (its default recognizer) and the joe voice."""
+    """A real server on what `make serve` serves: tiny.en (the default), Whisper base, joe."""
     with ServerProcess(multilingual_models_dir) as proc:
         proc.wait_serving()
         yield proc

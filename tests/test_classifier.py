@@ -42,10 +42,10 @@ def classify(client: VoxClient, audio: bytes, **config: object
     return client.classify_language(audio, settings)
 
 
-def test_the_multilingual_model_is_listed_and_the_default(client: VoxClient) -> None:
+def test_the_multilingual_model_is_listed_beside_the_english_default(client: VoxClient) -> None:
     models = {m.name: m for m in client.list_models(models_pb2.MODEL_KIND_RECOGNIZER)}
     assert set(models) == {BASE, "whisper-tiny.en"}
-    assert models[BASE].is_default and not models["whisper-tiny.en"].is_default
+    assert models["whisper-tiny.en"].is_default and not models[BASE].is_default
     assert len(models[BASE].language_codes) == 99
     assert {"de", "es", "fr"} <= set(models[BASE].language_codes)
 
@@ -113,18 +113,21 @@ def test_bad_configs_are_invalid_argument(client: VoxClient, config: dict[str, o
 
 def test_recognize_detects_restricts_and_translates(client: VoxClient) -> None:
     audio = prompt("fr", "check-number-dial-again").path.read_bytes()
-    detected = client.recognize(audio)
+    english = client.recognize(audio)  # no model, no language: the English default
+    assert (english.model, english.language_code) == ("whisper-tiny.en", "en")
+    detected = client.recognize(audio, recognizer_pb2.RecognitionConfig(model=BASE))
     assert (detected.model, detected.language_code) == (BASE, "fr")
     assert 0.5 < detected.language_probability <= 1.0
     assert all(r.language_code == "fr" for r in detected.results)
     assert "numéro" in detected.transcript
+    # Naming a language the default does not know reaches the model that knows it.
     forced = client.recognize(audio, recognizer_pb2.RecognitionConfig(language_code="FR-ca"))
-    assert (forced.language_code, forced.language_probability) == ("fr", 1.0)
+    assert (forced.model, forced.language_code, forced.language_probability) == (BASE, "fr", 1.0)
     restricted = client.recognize(audio, recognizer_pb2.RecognitionConfig(
         language_codes=["en", "de"]))
-    assert restricted.language_code in {"en", "de"}
+    assert restricted.model == BASE and restricted.language_code in {"en", "de"}
     translated = client.recognize(audio, recognizer_pb2.RecognitionConfig(
-        translate_to_english=True))
+        model=BASE, translate_to_english=True))
     assert translated.language_code == "fr"
     assert "number" in translated.transcript.lower()
 
@@ -136,7 +139,7 @@ def test_recognize_detects_restricts_and_translates(client: VoxClient) -> None:
      "config.language_codes"),
     ({"language_code": "fr", "language_codes": ["fr"]}, "exclude each other",
      "config.language_codes"),
-    ({"language_codes": ["klingon"]}, "does not know language 'klingon'",
+    ({"model": BASE, "language_codes": ["klingon"]}, "does not know language 'klingon'",
      "config.language_codes"),
 ])
 def test_bad_language_options_are_invalid_argument(client: VoxClient,
@@ -164,7 +167,8 @@ def finals(client: VoxClient, audio: np.ndarray, **settings: object
 
 
 def test_the_language_changes_inside_a_stream(client: VoxClient) -> None:
-    results = [r for r in finals(client, load_16k(MULTILINGUAL_MP3)) if r.transcript]
+    results = [r for r in finals(client, load_16k(MULTILINGUAL_MP3), model=BASE)
+               if r.transcript]
     english = [r.language_code for r in results if r.end_offset_ms <= 26_000]
     german = [r.language_code for r in results if r.start_offset_ms >= 31_000]
     assert english and set(english) == {"en"}, [(r.language_code, r.transcript) for r in results]

@@ -111,6 +111,14 @@ def channel_count(config: AudioConfig) -> int:
     return config.audio_channel_count
 
 
+def requested_languages(config: recognizer_pb2.RecognitionConfig) -> tuple[str, ...]:
+    """The languages a request names (its language, else its candidates): they choose the
+    recognizer when the request names no model."""
+    if config.language_code.strip():
+        return (config.language_code,)
+    return tuple(config.language_codes)
+
+
 def transcribe_options(config: recognizer_pb2.RecognitionConfig) -> TranscribeOptions:
     return TranscribeOptions(
         language=(primary_subtag(config.language_code, "config.language_code")
@@ -323,7 +331,7 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
                 f" {self._config.max_audio_bytes}"
                 " bytes (--max-audio-bytes); stream longer recordings with StreamingRecognize"
             )
-        recognizer = self._state.repository.recognizer(config.model)
+        recognizer = self._state.repository.recognizer(config.model, requested_languages(config))
         options = transcribe_options(config)
         with self._admission.slot():
             audio = await self._pool.run(
@@ -366,7 +374,8 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
     ) -> StreamSession:
         """Check the config (every refusal comes before any result) and start the session."""
         options = stream_options(streaming, self._config)
-        recognizer: Recognizer = self._state.repository.recognizer(streaming.config.model)
+        recognizer: Recognizer = self._state.repository.recognizer(
+            streaming.config.model, requested_languages(streaming.config))
         await self._pool.run(recognizer.transcribe, NO_AUDIO, options.transcribe)
         silero = None
         if options.endpointing.detector is Detector.SILERO:

@@ -14,6 +14,7 @@ from voxserve.server.audio.resample import resample
 from voxserve.server.config import ServerConfig
 from voxserve.server.errors import InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
+from voxserve.server.servicers.text_stream import Output, TextStream, first_config
 from voxserve.server.state import ServerState
 from voxserve.server.status import rpc
 from voxserve.server.tts.piper import PiperVoice
@@ -71,6 +72,7 @@ def synthesis_options(config: synthesizer_pb2.SynthesisConfig, default_length_sc
         noise_scale=config.noise_scale if config.HasField("noise_scale") else None,
         noise_w=config.noise_w if config.HasField("noise_w") else None,
         sentence_silence_s=silence_ms / 1000.0,
+        seed=config.seed if config.HasField("seed") else None,
     )
 
 
@@ -142,6 +144,25 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                     text=spoken.text.strip(),
                 )
                 offset_samples += samples.size
+
+    @rpc
+    async def StreamingSynthesizeText(
+        self, requests: AsyncIterator[synthesizer_pb2.StreamingSynthesizeTextRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[synthesizer_pb2.StreamingSynthesizeTextResponse]:
+        config = await first_config(requests, self._config.first_message_timeout_s)
+        voice, encoding, rate_hz, options = self._prepare(config, streaming=True)
+        if not voice.streams:
+            raise InvalidArgument(
+                f"voice {voice.info.name!r} was imported without its streaming graphs "
+                "(encoder.onnx, decoder.onnx): import it again with `voxserve export piper-voice`"
+            )
+        output = Output(encoding, ENCODING_ENUMS[encoding], rate_hz)
+        with self._admission.slot():
+            stream = TextStream(voice, options, output, self._pool,
+                                self._config.max_streaming_text_bytes)
+            async for response in stream.responses(requests):
+                yield response
 
     def _prepare(self, config: synthesizer_pb2.SynthesisConfig, streaming: bool
                  ) -> tuple[PiperVoice, str, int, SynthesisOptions]:

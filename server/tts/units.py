@@ -1,0 +1,113 @@
+"""UnitCutter: text arriving piece by piece, cut into the units a voice speaks one model run each.
+
+A unit ends at a sentence end; at a clause end (comma, colon, semicolon, espeak's own cut of an
+overlong clause) once the unit has grown past `long_unit_chars`; and, while nothing has been
+spoken yet, at the first clause end or after `first_unit_words` words, so the first audio does
+not wait for a long first sentence to be written. A cut is made only when it can no longer
+change: espeak decides a clause end by the two characters after it ("Mr. smith" is no sentence
+end), so a clause is settled once two more characters have arrived, or at a flush.
+
+The units depend only on the text and where flushes and clears fall, never on timing: the same
+text in any split gives the same units (and, with a seed, the same audio).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from voxserve.server.tts.clauses import Clause
+from voxserve.server.tts.text import normalize_text
+
+# readclause.c looks at the character after a clause's first pushed-back one ("U.S.A.'s")
+LOOKAHEAD_CHARS = 2
+FIRST_UNIT_WORDS = 5  # about 1.5 s of speech: long enough to sound like a phrase
+LONG_UNIT_CHARS = 80  # about 15 words, 5 s of speech: past this a clause end also ends a unit
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class TextUnit:
+    """One unit of text: its index in the stream, whether a sentence ends with it, and whether
+    it is a first unit (nothing spoken before it since the start or the last clear)."""
+
+    index: int
+    text: str
+    ends_sentence: bool
+    first: bool
+
+
+class UnitCutter:
+    """Per-stream state: text not yet cut into units; `push()`, `flush()`, `clear()`."""
+
+    def __init__(
+        self,
+        clauses: Callable[[str], list[Clause]],
+        first_unit_words: int = FIRST_UNIT_WORDS,
+        long_unit_chars: int = LONG_UNIT_CHARS,
+    ) -> None:
+        self._clauses = clauses
+        self._first_unit_words = first_unit_words
+        self._long_unit_chars = long_unit_chars
+        self._buffer = ""
+        self._next_index = 0
+        self._spoken = False  # a unit has been cut since the start or the last clear
+
+    @property
+    def pending_chars(self) -> int:
+        """Characters received and not yet cut into a unit."""
+        return len(self._buffer)
+
+    def push(self, text: str) -> list[TextUnit]:
+        """Add a piece of text; returns the units it completes."""
+        self._buffer += normalize_text(text)
+        return self._cut(final=False)
+
+    def flush(self) -> list[TextUnit]:
+        """Cut everything received so far, the unfinished last sentence included."""
+        return self._cut(final=True)
+
+    def clear(self) -> None:
+        """Drop the text not yet cut (barge-in); the next unit is a first unit again."""
+        self._buffer = ""
+        self._spoken = False
+
+    def _cut(self, final: bool) -> list[TextUnit]:
+        units: list[TextUnit] = []
+        while self._buffer.strip():
+            cut = self._next_cut(final)
+            if cut is None:
+                break
+            end, ends_sentence = cut
+            units.append(
+                TextUnit(self._next_index, self._buffer[:end], ends_sentence, not self._spoken)
+            )
+            self._buffer = self._buffer[end:]
+            self._next_index += 1
+            self._spoken = True
+        if final and not self._buffer.strip():
+            self._buffer = ""
+        return units
+
+    def _next_cut(self, final: bool) -> tuple[int, bool] | None:
+        """Where the next unit ends and whether it ends a sentence; None: not known yet."""
+        settled_up_to = len(self._buffer) if final else len(self._buffer) - LOOKAHEAD_CHARS
+        first = not self._spoken
+        for clause in self._clauses(self._buffer):
+            if clause.end > settled_up_to:
+                break
+            if clause.ends_sentence:
+                return clause.end, True
+            if first or clause.end >= self._long_unit_chars:
+                return clause.end, False
+        if final:
+            return len(self._buffer), True
+        return self._first_words_cut() if first else None
+
+    def _first_words_cut(self) -> tuple[int, bool] | None:
+        """After the first few words, each complete (whitespace after it)."""
+        complete = [m for m in _WORD.finditer(self._buffer) if m.end() < len(self._buffer)]
+        if len(complete) < self._first_unit_words:
+            return None
+        return complete[self._first_unit_words - 1].end(), False

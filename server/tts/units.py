@@ -94,20 +94,31 @@ class UnitCutter:
         """Where the next unit ends and whether it ends a sentence; None: not known yet."""
         settled_up_to = len(self._buffer) if final else len(self._buffer) - LOOKAHEAD_CHARS
         first = not self._spoken
+        # A first unit ends at its first clause end or after its first words, whichever comes
+        # first in the text (not in time: the same text gives the same units in any split).
+        words_end = self._first_words_end() if first else None
         for clause in self._clauses(self._buffer):
+            if words_end is not None and clause.end > words_end:
+                break
             if clause.end > settled_up_to:
                 break
             if clause.ends_sentence:
                 return clause.end, True
             if first or clause.end >= self._long_unit_chars:
                 return clause.end, False
-        if final:
-            return len(self._buffer), True
-        return self._first_words_cut() if first else None
+        if words_end is not None:
+            return words_end, False
+        return (len(self._buffer), True) if final else None
 
-    def _first_words_cut(self) -> tuple[int, bool] | None:
-        """After the first few words, each complete (whitespace after it)."""
-        complete = [m for m in _WORD.finditer(self._buffer) if m.end() < len(self._buffer)]
-        if len(complete) < self._first_unit_words:
-            return None
-        return complete[self._first_unit_words - 1].end(), False
+    def _first_words_end(self) -> int | None:
+        """The end of the first `first_unit_words` words once the last of them is complete
+        (whitespace after it); a word ending in punctuation is passed over, since a clause end
+        there is cut by the clause rule once espeak has seen past it."""
+        count = 0
+        for match in _WORD.finditer(self._buffer):
+            if match.end() == len(self._buffer):
+                return None
+            count += 1
+            if count >= self._first_unit_words and match.group()[-1].isalnum():
+                return match.end()
+        return None

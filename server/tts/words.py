@@ -76,7 +76,7 @@ def word_frames(clauses: Sequence[ClauseText], phonemes: Sequence[str], position
 
 
 def _phoneme_words(phonemes: Sequence[str], start: int, end: int) -> list[tuple[int, int]]:
-    """[first, last + 1) phoneme indices of each space-separated group with a sound in it."""
+    """[first, last + 1) phoneme indices of the sounds of each space-separated group."""
     spans: list[tuple[int, int]] = []
     begin = None
     for index in range(start, end + 1):
@@ -84,10 +84,15 @@ def _phoneme_words(phonemes: Sequence[str], start: int, end: int) -> list[tuple[
         if begin is None and not is_space:
             begin = index
         elif begin is not None and is_space:
-            if any(unicodedata.category(p[0])[0] in "LM" for p in phonemes[begin:index]):
-                spans.append((begin, index))
+            sounds = [i for i in range(begin, index) if _is_sound(phonemes[i])]
+            if sounds:  # the group without punctuation around it (the clause's "," or ".")
+                spans.append((sounds[0], sounds[-1] + 1))
             begin = None
     return spans
+
+
+def _is_sound(phoneme: str) -> bool:
+    return unicodedata.category(phoneme[0])[0] in "LM"
 
 
 def _pair(words: list[str], frames: list[tuple[int, int]], previous_end: int

@@ -4,7 +4,10 @@ graphs (export/piper_split.py) into a temporary model repository."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +203,20 @@ def test_resampled_mulaw_stream(client: VoxClient) -> None:
     assert {r.sample_rate_hz for r in responses} == {8000}
     total = sum(len(r.audio_content) for r in responses)  # one byte per mu-law sample
     assert abs(total / 8000 * 1000 - sum(r.audio_duration_ms for r in responses)) < 5
+
+
+def test_cli_speaks_standard_input_and_prints_word_timings(split_server: ServerProcess,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "speech.wav"
+    lines = "Please call me back\nwhen you get this message.\n"
+    command = [sys.executable, "-m", "voxserve.client", "synthesize", "-", "--text-stream",
+               "--words", "--seed", "7", "-o", str(out), "--server", split_server.target]
+    result = subprocess.run(command, input=lines, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert [row[2] for row in rows] == "Please call me back when you get this message".split()
+    starts = [int(row[0]) for row in rows]
+    assert starts == sorted(starts)
+    with wave.open(str(out)) as wav:
+        assert wav.getframerate() == RATE_HZ
+        assert int(rows[-1][1]) <= 1000 * wav.getnframes() / RATE_HZ

@@ -145,6 +145,9 @@ class TextStream:
 
     async def _speak(self, unit: TextUnit) -> AsyncIterator[Response]:
         """One unit, window by window; stops early at a clear."""
+        await self._take_waiting()
+        if self._cleared:
+            return
         started_s = time.perf_counter()
         plan = await self._pool.run(self._voice.plan_unit, unit, self._options)
         if plan is None:

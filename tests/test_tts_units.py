@@ -75,15 +75,25 @@ def test_abbreviation_before_lower_case_is_no_cut() -> None:
 
 def test_long_sentences_are_cut_at_clause_ends() -> None:
     text = ("After the meeting that had been moved to Thursday afternoon, everybody went home, "
-            "though some of us stayed behind to finish the report, and then we had dinner.")
+            "though some of us stayed behind to finish the report, and then we had dinner, "
+            "which was late, cold and, to be honest, not very good at all.")
     units = cut(["Okay. ", text])
-    assert units[0] == ("Okay. ", True, True)
-    assert units[1:] == [
-        ("After the meeting that had been moved to Thursday afternoon, everybody went home, ",
-         False, False),
-        ("though some of us stayed behind to finish the report, and then we had dinner.",
-         True, False),
+    assert units == [
+        ("Okay. ", True, True),
+        # the second unit may hold 10 words: cut at the clause end before the 10th
+        ("After the meeting that had been moved to Thursday afternoon, ", False, False),
+        # 20 words: cut at a clause end once the unit is 80 characters long
+        ("everybody went home, though some of us stayed behind to finish the report, and then "
+         "we had dinner, ", False, False),
+        ("which was late, cold and, to be honest, not very good at all.", True, False),
     ]
+
+
+def test_a_long_sentence_without_commas_is_cut_at_words_of_doubling_count() -> None:
+    words = [f"w{i}" for i in range(60)]
+    units = cut([" ".join(words) + "."])
+    assert [len(u[0].split()) for u in units] == [5, 10, 20, 25]
+    assert [u[1] for u in units] == [False, False, False, True]
 
 
 def test_nothing_is_cut_before_a_flush_and_the_rest_comes_with_it() -> None:

@@ -43,11 +43,12 @@ class WindowResult:
     """Sampled tokens of one window (no sot sequence, no eot) and their scores."""
 
     tokens: tuple[int, ...]
-    avg_logprob: float
+    avg_logprob: float  # of the tokens and the closing eot (whisper's window score)
     no_speech_prob: float
     compression_ratio: float
     temperature: float
     looped: bool  # stopped by the repetition guard or the token budget
+    token_logprobs: tuple[float, ...] = ()  # log probability of each token in `tokens`
 
 
 def compression_ratio(text: str) -> float:
@@ -165,6 +166,11 @@ class GreedyDecoder:
         self._eot_logprob = 0.0
         self._text_positions: list[int] = []  # indexes of text tokens in self.tokens
         self.looped = False
+
+    @property
+    def token_logprobs(self) -> tuple[float, ...]:
+        """Log probability of each kept token, in the order of `tokens`."""
+        return tuple(self._logprobs)
 
     @property
     def sum_logprob(self) -> float:
@@ -287,6 +293,7 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         compression_ratio=compression_ratio(tokenizer.decode(list(tokens))),
         temperature=request.temperature,
         looped=decoder.looped,
+        token_logprobs=decoder.token_logprobs,
     )
 
 

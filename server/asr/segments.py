@@ -19,6 +19,7 @@ class DraftSegment:
     end_s: float
     tokens: list[int]
     words: list[Word] = field(default_factory=list)
+    first_token: int = 0  # index of tokens[0] in the window's tokens (for their scores)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def split_window(tokens: list[int], timestamp_begin: int, seek: int, segment_fra
                 start_s=offset_s + (part[0] - timestamp_begin) * TIME_PRECISION_S,
                 end_s=offset_s + (part[-1] - timestamp_begin) * TIME_PRECISION_S,
                 tokens=part,
+                first_token=last,
             )
         )
         last = cut
@@ -63,7 +65,8 @@ def split_window(tokens: list[int], timestamp_begin: int, seek: int, segment_fra
     elif close_tail:
         if not all(is_ts[last:]):  # the tail holds text
             end_s = offset_s + segment_frames / FRAMES_PER_SECOND
-            segments.append(DraftSegment(segments[-1].end_s, end_s, tokens[last:]))
+            segments.append(DraftSegment(segments[-1].end_s, end_s, tokens[last:],
+                                         first_token=last))
         next_seek = seek + segment_frames
     else:
         next_seek = seek + (tokens[last - 1] - timestamp_begin) * _FRAMES_PER_POSITION

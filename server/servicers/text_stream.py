@@ -33,11 +33,12 @@ from voxserve.v1.synthesizer_pb2 import StreamingSynthesizeTextResponse as Respo
 
 @dataclass(frozen=True)
 class Output:
-    """The stream's audio format: encoding name, its enum and the rate in Hz."""
+    """The stream's audio: encoder name, its codec on the wire, rate in Hz, language spoken."""
 
     encoding: str
     encoding_enum: int
     rate_hz: int
+    language_code: str
 
 
 class _End:
@@ -185,6 +186,7 @@ class TextStream:
             audio_content=encode(samples, self._output.encoding, self._output.rate_hz),
             sample_rate_hz=self._output.rate_hz,
             encoding=self._output.encoding_enum,  # type: ignore[arg-type]
+            language_code=self._output.language_code,
             start_offset_ms=round(1000 * self._voice_samples / rate),
             audio_duration_ms=round(1000 * samples.size / self._output.rate_hz),
             unit_index=plan.unit.index if plan else 0,

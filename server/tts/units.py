@@ -3,9 +3,12 @@
 A unit ends at a sentence end; at a clause end (comma, colon, semicolon, espeak's own cut of an
 overlong clause) once the unit has grown past `long_unit_chars`; and, while nothing has been
 spoken yet, at the first clause end or after `first_unit_words` words, so the first audio does
-not wait for a long first sentence to be written. A cut is made only when it can no longer
-change: espeak decides a clause end by the two characters after it ("Mr. smith" is no sentence
-end), so a clause is settled once two more characters have arrived, or at a flush.
+not wait for a long first sentence to be written. After that, a unit may hold twice as many
+words as the one before (up to MAX_UNIT_WORDS) before it is cut at its last clause end or, with
+none, at a word: the next unit is then written and made while the last one plays, where a long
+sentence without commas would leave the listener in silence. A cut is made only when it can no
+longer change: espeak decides a clause end by the two characters after it ("Mr. smith" is no
+sentence end), so a clause is settled once two more characters have arrived, or at a flush.
 
 The units depend only on the text and where flushes and clears fall, never on timing: the same
 text in any split gives the same units (and, with a seed, the same audio).
@@ -25,6 +28,7 @@ from voxserve.server.tts.text import normalize_text
 LOOKAHEAD_CHARS = 2
 FIRST_UNIT_WORDS = 5  # about 1.5 s of speech: long enough to sound like a phrase
 LONG_UNIT_CHARS = 80  # about 15 words, 5 s of speech: past this a clause end also ends a unit
+MAX_UNIT_WORDS = 40  # about 13 s of speech: the word cap stops doubling here
 _WORD = re.compile(r"\S+")
 # espeak cuts a clause without punctuation when its buffer fills (N_TR_SOURCE, 800 bytes in
 # readclause.c); text this long is read by espeak on every push, punctuation or not.
@@ -57,6 +61,7 @@ class UnitCutter:
         self._buffer = ""
         self._next_index = 0
         self._spoken = False  # a unit has been cut since the start or the last clear
+        self._word_cap = first_unit_words  # words the next unit may hold before a word cut
 
     @property
     def pending_chars(self) -> int:
@@ -77,6 +82,7 @@ class UnitCutter:
         """Drop the text not yet cut (barge-in); the next unit is a first unit again."""
         self._buffer = ""
         self._spoken = False
+        self._word_cap = self._first_unit_words
 
     def _cut(self, final: bool, fresh_from: int) -> list[TextUnit]:
         units: list[TextUnit] = []
@@ -92,6 +98,7 @@ class UnitCutter:
             self._buffer = self._buffer[end:]
             self._next_index += 1
             self._spoken = True
+            self._word_cap = min(2 * self._word_cap, MAX_UNIT_WORDS)
             # The clauses after a clause end are those of the rest; after a cut inside a clause
             # (the first words) espeak reads the rest again.
             rest = [replace(c, start=c.start - end, end=c.end - end) for c in clauses
@@ -121,9 +128,10 @@ class UnitCutter:
         """Where the next unit ends and whether it ends a sentence; None: not known yet."""
         settled_up_to = len(self._buffer) if final else len(self._buffer) - LOOKAHEAD_CHARS
         first = not self._spoken
-        # A first unit ends at its first clause end or after its first words, whichever comes
-        # first in the text (not in time: the same text gives the same units in any split).
-        words_end = self._first_words_end() if first else None
+        # Where the word cap is reached, by the text (not by time: the same text gives the same
+        # units in any split); a unit ends there, or at the last clause end before it.
+        words_end = self._words_end(self._word_cap)
+        clause_end = None
         for clause in clauses:
             if words_end is not None and clause.end > words_end:
                 break
@@ -133,19 +141,20 @@ class UnitCutter:
                 return clause.end, True
             if first or clause.end >= self._long_unit_chars:
                 return clause.end, False
+            clause_end = clause.end
         if words_end is not None:
-            return words_end, False
+            return (clause_end or words_end), False
         return (len(self._buffer), True) if final else None
 
-    def _first_words_end(self) -> int | None:
-        """The end of the first `first_unit_words` words once the last of them is complete
-        (whitespace after it); a word ending in punctuation is passed over, since a clause end
-        there is cut by the clause rule once espeak has seen past it."""
-        count = 0
+    def _words_end(self, count: int) -> int | None:
+        """The end of the first `count` words once the last of them is complete (whitespace
+        after it); a word ending in punctuation is passed over, since a clause end there is cut
+        by the clause rule once espeak has seen past it."""
+        seen = 0
         for match in _WORD.finditer(self._buffer):
             if match.end() == len(self._buffer):
                 return None
-            count += 1
-            if count >= self._first_unit_words and match.group()[-1].isalnum():
+            seen += 1
+            if seen >= count and match.group()[-1].isalnum():
                 return match.end()
         return None

@@ -59,7 +59,7 @@ async def first_config(requests: AsyncIterator[Request], timeout_s: float
         ) from None
     if first is None:
         raise InvalidArgument("the stream ended before its first message, config")
-    if first.WhichOneof("message") != "config":
+    if first.WhichOneof("streaming_request") != "config":
         raise InvalidArgument("the first message of a text stream must carry config")
     return first.config
 
@@ -119,7 +119,7 @@ class TextStream:
             self._units.extend(await self._pool.run(self._cutter.flush))
             self._ended = True
             return
-        kind = event.WhichOneof("message")
+        kind = event.WhichOneof("streaming_request")
         if kind == "text":
             self._text_bytes += len(event.text.encode("utf-8", errors="surrogatepass"))
             if self._text_bytes > self._max_text_bytes:

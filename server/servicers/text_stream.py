@@ -21,9 +21,9 @@ import numpy as np
 from voxserve.server import metrics
 from voxserve.server.audio.encode import encode
 from voxserve.server.audio.resample import StreamResampler
+from voxserve.server.engines import Voice
 from voxserve.server.errors import DeadlineExceeded, InvalidArgument
 from voxserve.server.inference import InferencePool
-from voxserve.server.tts.piper import PiperVoice
 from voxserve.server.tts.types import SynthesisOptions, UnitPlan
 from voxserve.server.tts.units import TextUnit, UnitCutter
 from voxserve.v1 import synthesizer_pb2
@@ -67,7 +67,7 @@ async def first_config(requests: AsyncIterator[Request], timeout_s: float
 class TextStream:
     """Per-call state: the unit cutter, units waiting to be spoken, the audio position."""
 
-    def __init__(self, voice: PiperVoice, options: SynthesisOptions, output: Output,
+    def __init__(self, voice: Voice, options: SynthesisOptions, output: Output,
                  pool: InferencePool, max_text_bytes: int) -> None:
         self._voice = voice
         self._options = options

@@ -12,6 +12,7 @@ from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import FRAMES_PER_SECOND
 from voxserve.server.asr.network import CrossCache, WhisperNetwork
 from voxserve.server.asr.tokenizer import WhisperTokenizer
+from voxserve.server.stop import StopSignal, check_stop
 
 TIME_PRECISION_S = 0.02  # one encoder position = two 10 ms mel frames
 # A window may sample at most this many tokens per second of audio it holds (plus a base):
@@ -264,8 +265,10 @@ def no_speech_probability(logits_at_sot: np.ndarray, no_speech: int) -> float:
 
 
 def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig,
-                  request: WindowRequest, tokenizer: WhisperTokenizer) -> WindowResult:
-    """Greedy (or sampled, temperature > 0) decoding of one encoded window."""
+                  request: WindowRequest, tokenizer: WhisperTokenizer,
+                  stop: StopSignal | None = None) -> WindowResult:
+    """Greedy (or sampled, temperature > 0) decoding of one encoded window; Cancelled between
+    tokens once `stop` is set."""
     special = config.special
     sot = list(request.sot_sequence)
     prefix = sot + [special.no_timestamps] if request.without_timestamps else sot
@@ -282,6 +285,7 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
     token = decoder.push(out.logits[-1])
     cache = out.cache
     while token is not None:
+        check_stop(stop)
         out = network.decode([token], cache, cross)
         cache = out.cache
         token = decoder.push(out.logits[-1])

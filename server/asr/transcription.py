@@ -19,6 +19,7 @@ from voxserve.server.asr.segments import DraftSegment, split_window
 from voxserve.server.asr.timing import add_word_timestamps, find_alignment
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.asr.types import Segment, TranscribeOptions, Word
+from voxserve.server.stop import StopSignal, check_stop
 
 # Below -70 dBFS RMS there is nothing to recognise: skip the model entirely.
 SILENCE_RMS = 10 ** (-70 / 20)
@@ -61,8 +62,9 @@ class Transcription:
 
     def __init__(self, config: WhisperConfig, network: WhisperNetwork,
                  tokenizer: WhisperTokenizer, options: TranscribeOptions,
-                 language: str | None) -> None:
+                 language: str | None, stop: StopSignal | None = None) -> None:
         self._config = config
+        self._stop = stop
         self._network = network
         self._tokenizer = tokenizer
         self._options = options
@@ -80,6 +82,7 @@ class Transcription:
         segments: list[Segment] = []
         seek = 0
         while content_frames - seek >= MIN_WINDOW_FRAMES:
+            check_stop(self._stop)
             size = min(max_frames, content_frames - seek)
             chunk = audio[seek * HOP_LENGTH : (seek + size) * HOP_LENGTH]
             if rms(chunk) < SILENCE_RMS:
@@ -146,7 +149,8 @@ class Transcription:
                 temperature=temperature,
                 seed=window.seek,
             )
-            result = decode_window(self._network, cross, self._config, request, self._tokenizer)
+            result = decode_window(self._network, cross, self._config, request, self._tokenizer,
+                                   self._stop)
             if not self._needs_fallback(result):
                 return result
             tries.append(result)

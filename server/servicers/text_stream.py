@@ -58,9 +58,11 @@ async def first_config(requests: AsyncIterator[Request], timeout_s: float
             f"no config within {timeout_s:g} s of the stream's start (--first-message-timeout-s)"
         ) from None
     if first is None:
-        raise InvalidArgument("the stream ended before its first message, config")
+        raise InvalidArgument("the stream ended before its first message, config",
+                              field="config")
     if first.WhichOneof("streaming_request") != "config":
-        raise InvalidArgument("the first message of a text stream must carry config")
+        raise InvalidArgument("the first message of a text stream must carry config",
+                              field="config")
     return first.config
 
 
@@ -125,7 +127,7 @@ class TextStream:
             if self._text_bytes > self._max_text_bytes:
                 raise InvalidArgument(
                     f"the stream's text is {self._text_bytes} bytes so far; the limit is "
-                    f"{self._max_text_bytes} bytes (--max-streaming-text-bytes)"
+                    f"{self._max_text_bytes} bytes (--max-streaming-text-bytes)", field="text"
                 )
             self._units.extend(await self._pool.run(self._cutter.push, event.text))
         elif kind == "flush":
@@ -137,7 +139,8 @@ class TextStream:
                                               self._output.rate_hz)
             self._cleared = True
         elif kind == "config":
-            raise InvalidArgument("config may only be the first message of a text stream")
+            raise InvalidArgument("config may only be the first message of a text stream",
+                                  field="config")
 
     async def _take_waiting(self) -> None:
         """Apply every event that has arrived, without waiting."""

@@ -19,7 +19,12 @@ import numpy as np
 import onnxruntime as ort
 
 from voxserve.server.errors import InvalidArgument, ModelLoadError
-from voxserve.server.runtime import RuntimeOptions, active_provider, create_session
+from voxserve.server.runtime import (
+    RuntimeOptions,
+    active_provider,
+    create_session,
+    release_freed_memory,
+)
 from voxserve.server.tts.clauses import Clause
 from voxserve.server.tts.phoneme_ids import PhonemeIdMap
 from voxserve.server.tts.phonemizer import PhonemizedSentence, Phonemizer, clause_phonemes
@@ -41,6 +46,11 @@ _SILENT_PEAK = 1e-8  # piper-tts: below this a sentence is silence, not scaled u
 # A windowed unit cannot be peak-normalised before its end is made: it takes the gain that
 # normalises this sentence (seed 0), measured when the voice loads.
 _CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away."
+# The least speech one model input id (a phoneme or the pad after it) has come out as, at the
+# voice's own pace: en_US-joe-medium gave 22-41 ms per id over 8 sentences of 4-109 characters
+# (plain prose, numbers, letters spelled out). 18 ms keeps a margin, so a text refused for its
+# length before synthesis would surely have been too long.
+MIN_SECONDS_PER_ID = 0.018
 
 
 class PiperVoice:
@@ -48,8 +58,9 @@ class PiperVoice:
 
     def __init__(
         self, config: VoiceConfig, session: ort.InferenceSession, phonemizer: Phonemizer,
-        split: SplitVits | None = None,
+        trim_memory: bool = True, split: SplitVits | None = None,
     ) -> None:
+        self._trim_memory = trim_memory  # no arena: hand freed memory back after each run
         self._config = config
         self._session = session
         self._phonemizer = phonemizer
@@ -73,20 +84,22 @@ class PiperVoice:
         config = VoiceConfig.from_manifest(folder, manifest)
         phonemizer = Phonemizer(config.espeak_voice)
         files = manifest.get("files", {})
+        arena = runtime.voice_memory_arena
         if files.get("encoder") and files.get("decoder"):
             # Not spinning: the two alternate on every unit, and each pool spinning while the
-            # other works cost 0.099 against 0.056 CPU s per audio s (10 sentences, 2 threads,
-            # busy 2-core machine; model.onnx with spinning: 0.080).
+            # other works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads,
+            # busy 2-core machine; model.onnx with spinning: 0.082).
             encoder = _open(config, folder / str(files["encoder"]), runtime, spinning=False)
             decoder = _open(config, folder / str(files["decoder"]), runtime, spinning=False)
             missing = SplitVits.missing_inputs(encoder, decoder)
             if missing:
                 raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
             _check_inputs(config, encoder)
-            return cls(config, encoder, phonemizer, SplitVits(encoder, decoder))
+            return cls(config, encoder, phonemizer, trim_memory=not arena,
+                       split=SplitVits(encoder, decoder))
         session = _open(config, config.model_path, runtime)
         _check_inputs(config, session)
-        return cls(config, session, phonemizer)
+        return cls(config, session, phonemizer, trim_memory=not runtime.voice_memory_arena)
 
     @property
     def streams(self) -> bool:
@@ -105,6 +118,15 @@ class PiperVoice:
     def sentences(self, text: str) -> list[str]:
         """The text split into the sentences synthesis will speak, for streaming."""
         return [sentence.text for sentence in self._speakable(text)]
+
+    def shortest_duration_s(self, text: str, options: SynthesisOptions) -> float:
+        """A lower bound on the audio `text` becomes (sentence silences included), from its
+        phonemes alone: cheap (espeak-ng only), so limits are checked before any synthesis."""
+        sentences = self._speakable(text)
+        ids = sum(len(self._ids.ids(s.phonemes)) for s in sentences)
+        length_scale = options.length_scale or self._config.length_scale
+        pace = length_scale / self._config.length_scale
+        return ids * MIN_SECONDS_PER_ID * pace + len(sentences) * options.sentence_silence_s
 
     def synthesize_sentence(
         self, index: int, sentence: str, options: SynthesisOptions
@@ -144,11 +166,11 @@ class PiperVoice:
         ids = self._ids.ids(phonemes)
         if self._split is not None:
             latent = self._encode(ids, options)
-            return _normalise(self._split.decode(latent, 0, latent.frames))
+            return _normalise(self._decode(latent, 0, latent.frames))
         if options.seed is not None:
             raise InvalidArgument(
                 f"voice {self._config.name!r} has no split graphs, so it cannot take a seed "
-                "(import it again with `voxserve export piper-voice`)"
+                "(import it again with `voxserve export piper-voice`)", field="config.seed"
             )
         feeds = {
             "input": np.array([ids], dtype=np.int64),
@@ -157,7 +179,16 @@ class PiperVoice:
         }
         if self._has_sid:
             feeds["sid"] = np.array([self._speaker(options)], dtype=np.int64)
-        return _normalise(np.asarray(self._session.run(None, feeds)[0], dtype=np.float32))
+        try:
+            audio = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        finally:
+            self._release()
+        return _normalise(audio)
+
+    def _release(self) -> None:
+        """Without ORT's arena, hand the run's freed memory back to the system."""
+        if self._trim_memory:
+            release_freed_memory()
 
     def _encode(self, ids: list[int], options: SynthesisOptions) -> Latent:
         """The encoder run, its noise drawn from the seed and the ids (identical requests give
@@ -166,6 +197,13 @@ class PiperVoice:
         rng = np.random.default_rng(None if options.seed is None else [options.seed, *ids])
         speaker = self._speaker(options) if self._has_sid else None
         return self._split.encode(ids, self._scales(options), speaker, rng)
+
+    def _decode(self, latent: Latent, start: int, end: int) -> np.ndarray:
+        assert self._split is not None
+        try:
+            return self._split.decode(latent, start, end)
+        finally:
+            self._release()
 
     def _speaker(self, options: SynthesisOptions) -> int:
         speaker = options.speaker_id
@@ -200,9 +238,8 @@ class PiperVoice:
     def render_window(self, plan: UnitPlan, index: int) -> np.ndarray:
         """Window `index` of a planned unit as float32 in [-1, 1]; the last one ends with the
         unit's silence."""
-        assert self._split is not None, "render_window needs a voice with split graphs"
         start, end = plan.windows[index]
-        audio = self._split.decode(plan.latent, start, end)
+        audio = self._decode(plan.latent, start, end)
         audio = _normalise(audio) if plan.gain is None else np.clip(audio * plan.gain, -1, 1)
         if index == len(plan.windows) - 1 and plan.silence_samples:
             audio = np.concatenate([audio, np.zeros(plan.silence_samples, dtype=np.float32)])
@@ -210,10 +247,9 @@ class PiperVoice:
 
     def _calibrate(self) -> tuple[int, float]:
         """Samples per frame, and the gain that peak-normalises the calibration sentence."""
-        assert self._split is not None
         phonemes = self._phonemizer.sentences(_CALIBRATION_TEXT)[0].phonemes
         latent = self._encode(self._ids.ids(phonemes), SynthesisOptions(seed=0))
-        audio = self._split.decode(latent, 0, latent.frames)
+        audio = self._decode(latent, 0, latent.frames)
         peak = float(np.max(np.abs(audio)))
         return audio.size // latent.frames, 1.0 / peak if peak > _SILENT_PEAK else 1.0
 
@@ -243,7 +279,8 @@ def _normalise(audio: np.ndarray) -> np.ndarray:
 def _open(config: VoiceConfig, path: Path, runtime: RuntimeOptions, spinning: bool = True
           ) -> ort.InferenceSession:
     try:
-        return create_session(path, runtime, spinning)
+        return create_session(path, runtime, memory_arena=runtime.voice_memory_arena,
+                              spinning=spinning)
     except Exception as error:  # ORT raises its own untyped errors for corrupt files
         raise ModelLoadError(f"voice {config.name!r}: cannot load {path.name}: {error}") from error
 

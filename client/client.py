@@ -13,6 +13,8 @@ from voxserve.client.retry import Replicas, RetryPolicy, call_with_retry
 from voxserve.client.streaming import StreamingRecognizer, StreamSettings
 from voxserve.v1 import (
     audio_pb2,
+    classifier_pb2,
+    classifier_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
     recognizer_pb2,
@@ -33,13 +35,15 @@ class Connection:
     recognizer: recognizer_pb2_grpc.RecognizerStub
     synthesizer: synthesizer_pb2_grpc.SynthesizerStub
     models: models_pb2_grpc.ModelsStub
+    classifier: classifier_pb2_grpc.ClassifierStub
 
 
 def connect(options: ConnectionOptions, target: str) -> Connection:
     channel = open_channel(options, target)
     return Connection(target, channel, recognizer_pb2_grpc.RecognizerStub(channel),
                       synthesizer_pb2_grpc.SynthesizerStub(channel),
-                      models_pb2_grpc.ModelsStub(channel))
+                      models_pb2_grpc.ModelsStub(channel),
+                      classifier_pb2_grpc.ClassifierStub(channel))
 
 
 class VoxClient:
@@ -113,6 +117,18 @@ class VoxClient:
         """Transcribe a whole recording (a WAV/FLAC file's bytes, or raw audio per `config`)."""
         request = recognizer_pb2.RecognizeRequest(config=config, audio_content=audio)
         return self.call(lambda c, t: c.recognizer.Recognize(
+            request, timeout=t, metadata=self.options.metadata()), timeout_s)
+
+    def classify_language(
+        self,
+        audio: bytes,
+        config: classifier_pb2.LanguageClassificationConfig | None = None,
+        timeout_s: float | None = None,
+    ) -> classifier_pb2.ClassifyLanguageResponse:
+        """The spoken language of a recording (WAV/FLAC bytes, or raw audio per `config`),
+        the most probable first."""
+        request = classifier_pb2.ClassifyLanguageRequest(config=config, audio_content=audio)
+        return self.call(lambda c, t: c.classifier.ClassifyLanguage(
             request, timeout=t, metadata=self.options.metadata()), timeout_s)
 
     def stream(

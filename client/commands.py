@@ -20,7 +20,7 @@ from voxserve.client.client import VoxClient
 from voxserve.client.connection import ConnectionOptions
 from voxserve.client.mic import AudioSource, FileSource, Microphone, SoundDevice
 from voxserve.client.streaming import StreamSettings
-from voxserve.v1 import audio_pb2, recognizer_pb2, synthesizer_pb2
+from voxserve.v1 import audio_pb2, classifier_pb2, recognizer_pb2, synthesizer_pb2
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,12 @@ def add_transcribe(parser: argparse.ArgumentParser) -> None:
                         help="WAV or FLAC file (or raw, see --raw-rate)")
     parser.add_argument("--model", default="", help="recognizer name (default: the server's)")
     parser.add_argument("--language", default="",
-                        help="BCP-47 language tag, e.g. en or en-US (default: model's/detect)")
+                        help="BCP-47 language of the speech, such as fr or fr-CA (default: the "
+                        "model's only one, or detected by a multilingual model)")
+    parser.add_argument("--languages", default="",
+                        help="comma-separated candidates to detect among, such as en,fr,de")
+    parser.add_argument("--translate", action="store_true",
+                        help="English text whatever the spoken language (multilingual models)")
     parser.add_argument("--words", action="store_true", help="ask for word time offsets")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--raw-rate", type=int, default=0,
@@ -77,6 +82,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         raise ValueError("give a FILE")
     config = recognizer_pb2.RecognitionConfig(
         model=args.model, language_code=args.language, enable_word_time_offsets=args.words,
+        language_codes=language_list(args.languages), translate_to_english=args.translate,
     )
     if args.raw_rate:
         config.encoding = audio_pb2.AUDIO_ENCODING_LINEAR16
@@ -88,6 +94,11 @@ def run_transcribe(args: argparse.Namespace) -> int:
     else:
         print(response.transcript)
     return 0
+
+
+def language_list(text: str) -> list[str]:
+    """"en, fr-CA" -> ["en", "fr-CA"]."""
+    return [code.strip() for code in text.split(",") if code.strip()]
 
 
 def live_source(args: argparse.Namespace) -> AudioSource:
@@ -128,6 +139,7 @@ def run_live(args: argparse.Namespace, source: AudioSource, out: TextIO | None =
     settings = StreamSettings(
         sample_rate_hz=source.sample_rate_hz, channels=source.channels, model=args.model,
         language=args.language, words=args.words, interim_results=display.shows_interims,
+        language_codes=tuple(language_list(args.languages)), translate_to_english=args.translate,
         # None leaves the field unset: the server's default
         endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=args.min_silence_ms),
     )
@@ -273,6 +285,36 @@ def write_wav(path: Path, pcm16: bytes, sample_rate_hz: int) -> None:
         out.writeframes(pcm16)
 
 
+def add_classify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="WAV or FLAC file (or raw, see --raw-rate)")
+    parser.add_argument("--model", default="",
+                        help="multilingual recognizer (default: the server's)")
+    parser.add_argument("--languages", default="",
+                        help="comma-separated candidates, such as en,fr,de (default: all)")
+    parser.add_argument("--top", type=int, default=5, help="how many languages to print")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument("--raw-rate", type=int, default=0,
+                        help="the file is raw 16-bit mono PCM at this rate (Hz)")
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    config = classifier_pb2.LanguageClassificationConfig(
+        model=args.model, language_codes=language_list(args.languages), max_results=args.top,
+    )
+    if args.raw_rate:
+        config.encoding = audio_pb2.AUDIO_ENCODING_LINEAR16
+        config.sample_rate_hz = args.raw_rate
+    with _client(args) as client:
+        response = client.classify_language(args.file.read_bytes(), config)
+    if args.json:
+        print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    elif not response.languages:
+        print("no sound to classify", file=sys.stderr)
+    for item in response.languages if not args.json else ():
+        print(f"{item.language_code}\t{item.probability:.3f}")
+    return 0
+
+
 def add_models(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the full list as JSON")
 
@@ -296,4 +338,5 @@ COMMANDS: dict[str, Command] = {
     "transcribe": (add_transcribe, run_transcribe, "transcribe a recording"),
     "synthesize": (add_synthesize, run_synthesize, "speak text into a WAV file or the speaker"),
     "models": (add_models, run_models, "list the server's recognizers and voices"),
+    "classify": (add_classify, run_classify, "rank the spoken languages of a recording"),
 }

@@ -25,7 +25,7 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 50051
     models_dir: Path = Path("models")
-    default_recognizer: str = ""  # "" = first recognizer by name
+    default_recognizer: str = ""  # "" = first multilingual recognizer by name, else first
     default_voice: str = ""  # "" = first voice by name
     model_variant: str = ""  # "" = each model's float32 graphs; "int8" where a model has it
     device: Device = "auto"

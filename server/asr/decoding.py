@@ -10,8 +10,9 @@ import numpy as np
 
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import FRAMES_PER_SECOND
-from voxserve.server.asr.network import CrossCache, WhisperNetwork
+from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
 from voxserve.server.asr.tokenizer import WhisperTokenizer
+from voxserve.server.stop import StopSignal, check_stop
 
 TIME_PRECISION_S = 0.02  # one encoder position = two 10 ms mel frames
 # A window may sample at most this many tokens per second of audio it holds (plus a base):
@@ -264,8 +265,15 @@ def no_speech_probability(logits_at_sot: np.ndarray, no_speech: int) -> float:
 
 
 def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig,
-                  request: WindowRequest, tokenizer: WhisperTokenizer) -> WindowResult:
-    """Greedy (or sampled, temperature > 0) decoding of one encoded window."""
+                  request: WindowRequest, tokenizer: WhisperTokenizer,
+                  stop: StopSignal | None = None,
+                  start: DecoderOutput | None = None) -> WindowResult:
+    """Greedy (or sampled, temperature > 0) decoding of one encoded window; Cancelled between
+    tokens once `stop` is set.
+
+    `start`: the decoder's step on <|startoftranscript|> alone (language_id.first_step), already
+    run to detect the language; decoding continues from its cache instead of redoing it.
+    """
     special = config.special
     sot = list(request.sot_sequence)
     prefix = sot + [special.no_timestamps] if request.without_timestamps else sot
@@ -277,11 +285,20 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         request.seed,
         tokenizer.sentence_end_ids,
     )
-    out = network.decode(prefix, network.empty_cache(), cross)
-    no_speech = no_speech_probability(out.logits[sot.index(special.sot)], special.no_speech)
+    if start is None:
+        out = network.decode(prefix, network.empty_cache(), cross)
+        logits_at_sot = out.logits[sot.index(special.sot)]
+    else:
+        if sot[0] != special.sot or start.cache.n_past != 1:
+            raise ValueError("start must be the step on <|startoftranscript|> alone")
+        rest = prefix[1:]  # empty for an English-only model's timestamped decode
+        out = network.decode(rest, start.cache, cross) if rest else start
+        logits_at_sot = start.logits[0]
+    no_speech = no_speech_probability(logits_at_sot, special.no_speech)
     token = decoder.push(out.logits[-1])
     cache = out.cache
     while token is not None:
+        check_stop(stop)
         out = network.decode([token], cache, cross)
         cache = out.cache
         token = decoder.push(out.logits[-1])
@@ -295,11 +312,3 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         looped=decoder.looped,
         token_logprobs=decoder.token_logprobs,
     )
-
-
-def detect_language(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig) -> str:
-    """The most probable language token after <|startoftranscript|> (multilingual models)."""
-    out = network.decode([config.special.sot], network.empty_cache(), cross)
-    codes = list(config.languages)
-    ids = np.asarray([config.languages[c] for c in codes], dtype=np.int64)
-    return codes[int(np.argmax(out.logits[0][ids]))]

@@ -7,7 +7,8 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import grpc
 import numpy as np
@@ -19,9 +20,11 @@ from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import (
     DeadlineExceeded,
+    HandedOver,
     InvalidArgument,
     LimitExceeded,
     ModelLoadError,
+    Unavailable,
 )
 from voxserve.server.inference import InferencePool
 from voxserve.server.language import primary_subtag
@@ -45,7 +48,7 @@ from voxserve.server.streaming.session import (
 )
 from voxserve.server.streaming.settings import Detector
 from voxserve.server.streaming.vad import SileroModel
-from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
+from voxserve.v1 import audio_pb2, classifier_pb2, recognizer_pb2, recognizer_pb2_grpc
 
 ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_UNSPECIFIED: "unspecified",
@@ -68,6 +71,13 @@ SPEECH_EVENTS = {
     SpeechEnded: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED,
     EndOfSingleUtterance: recognizer_pb2.SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE,
 }
+# Configs that say how to read a recording (encoding, sample_rate_hz, audio_channel_count).
+AudioConfig: TypeAlias = (
+    recognizer_pb2.RecognitionConfig | classifier_pb2.LanguageClassificationConfig
+)
+# Trailers of a stream handed over at drain: where its client resumes (docs/clients.md).
+RESUME_OFFSET_KEY = "x-voxserve-resume-offset-ms"
+RESUME_UTTERANCE_KEY = "x-voxserve-resume-utterance-index"
 # Transcribing no audio checks the options (the language) without running the model.
 NO_AUDIO = np.zeros(0, dtype=np.float32)
 
@@ -88,7 +98,7 @@ def ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def sample_rate_hz(config: recognizer_pb2.RecognitionConfig) -> int:
+def sample_rate_hz(config: AudioConfig) -> int:
     """The declared rate; 0 (unset) lets a file's header say. A set value must be a rate."""
     if not config.HasField("sample_rate_hz"):
         return 0
@@ -99,7 +109,7 @@ def sample_rate_hz(config: recognizer_pb2.RecognitionConfig) -> int:
     return config.sample_rate_hz
 
 
-def channel_count(config: recognizer_pb2.RecognitionConfig) -> int:
+def channel_count(config: AudioConfig) -> int:
     """The declared channel count; 0 (unset) means 1 for raw audio, the header's for files."""
     if not config.HasField("audio_channel_count"):
         return 0
@@ -110,11 +120,22 @@ def channel_count(config: recognizer_pb2.RecognitionConfig) -> int:
     return config.audio_channel_count
 
 
+def requested_languages(config: recognizer_pb2.RecognitionConfig) -> tuple[str, ...]:
+    """The languages a request names (its language, else its candidates): they choose the
+    recognizer when the request names no model."""
+    if config.language_code.strip():
+        return (config.language_code,)
+    return tuple(config.language_codes)
+
+
 def transcribe_options(config: recognizer_pb2.RecognitionConfig) -> TranscribeOptions:
     return TranscribeOptions(
         language=(primary_subtag(config.language_code, "config.language_code")
                   if config.language_code.strip() else None),
         word_timestamps=config.enable_word_time_offsets,
+        language_codes=tuple(primary_subtag(tag, "config.language_codes")
+                             for tag in config.language_codes),
+        translate=config.translate_to_english,
     )
 
 
@@ -137,6 +158,8 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
             end_offset_ms=ms(segment.end_s),
             confidence=segment.confidence,
             words=words_pb(segment.words),
+            language_code=segment.language,
+            language_probability=segment.language_probability,
         )
         for segment in transcript.segments
         if segment.text.strip()
@@ -147,6 +170,7 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
         audio_duration_ms=ms(transcript.duration_s),
         language_code=transcript.language,
         model=model,
+        language_probability=transcript.language_probability,
     )
 
 
@@ -198,7 +222,8 @@ def detector_of(detector: int, server_default: Detector) -> Detector:
         return DETECTORS[detector]
     except KeyError:
         raise InvalidArgument(
-            f"endpointing.detector {detector} is unknown; use WEBRTC or SILERO"
+            f"endpointing.detector {detector} is unknown; use WEBRTC or SILERO",
+            field="streaming_config.endpointing.detector",
         ) from None
 
 
@@ -217,7 +242,8 @@ async def first_config(
         raise InvalidArgument("the stream ended before its first message, streaming_config")
     if first.WhichOneof("streaming_request") != "streaming_config":
         raise InvalidArgument(
-            "the first message of a stream must carry streaming_config; audio_content follows it"
+            "the first message of a stream must carry streaming_config; audio_content follows it",
+            field="streaming_config",
         )
     return first.streaming_config
 
@@ -230,7 +256,8 @@ async def audio_chunks(
     async for request in requests:
         kind = request.WhichOneof("streaming_request")
         if kind == "streaming_config":
-            raise InvalidArgument("streaming_config may only be the first message of a stream")
+            raise InvalidArgument("streaming_config may only be the first message of a stream",
+                                  field="streaming_config")
         if kind == "finalize":
             yield Finalize()
             continue
@@ -244,33 +271,68 @@ async def audio_chunks(
             yield audio
 
 
-def streaming_response(outcome: Outcome) -> recognizer_pb2.StreamingRecognizeResponse:
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a stream's audio starts in its dictation (StreamingRecognitionConfig.resume_*):
+    every offset and utterance index the stream reports is shifted by it."""
+
+    offset_ms: int = 0
+    utterance_index: int = 0
+
+    @classmethod
+    def of(cls, streaming: recognizer_pb2.StreamingRecognitionConfig) -> ResumePoint:
+        offset_ms = _or(streaming, "resume_offset_ms", 0)
+        if offset_ms < 0:
+            raise InvalidArgument(
+                f"streaming_config.resume_offset_ms must be 0 or more, not {offset_ms}")
+        return cls(offset_ms, _or(streaming, "resume_utterance_index", 0))
+
+    def trailers(self, handed_over: HandedOver) -> tuple[tuple[str, str], ...]:
+        """Where the client resumes after `handed_over`, in the dictation's terms."""
+        return (
+            (RESUME_OFFSET_KEY, str(self.offset_ms + ms(handed_over.resume_offset_s))),
+            (RESUME_UTTERANCE_KEY,
+             str(self.utterance_index + handed_over.next_utterance_index)),
+        )
+
+
+def streaming_response(outcome: Outcome, resume: ResumePoint = ResumePoint()
+                       ) -> recognizer_pb2.StreamingRecognizeResponse:
     if isinstance(outcome, StreamResult):
-        return recognizer_pb2.StreamingRecognizeResponse(result=streaming_result(outcome))
+        return recognizer_pb2.StreamingRecognizeResponse(
+            result=streaming_result(outcome, resume))
     return recognizer_pb2.StreamingRecognizeResponse(
         speech_event=recognizer_pb2.SpeechEvent(
             type=SPEECH_EVENTS[type(outcome)],
-            offset_ms=ms(outcome.offset_s),
-            utterance_index=outcome.utterance_index,
+            offset_ms=resume.offset_ms + ms(outcome.offset_s),
+            utterance_index=resume.utterance_index + outcome.utterance_index,
         )
     )
 
 
-def streaming_result(result: StreamResult) -> recognizer_pb2.StreamingRecognitionResult:
+def streaming_result(result: StreamResult, resume: ResumePoint = ResumePoint()
+                     ) -> recognizer_pb2.StreamingRecognitionResult:
     return recognizer_pb2.StreamingRecognitionResult(
         transcript=result.text.strip(),
         is_final=result.is_final,
         stability=result.stability,
-        utterance_index=result.utterance_index,
-        start_offset_ms=ms(result.start_s),
-        end_offset_ms=ms(result.end_s),
+        utterance_index=resume.utterance_index + result.utterance_index,
+        start_offset_ms=resume.offset_ms + ms(result.start_s),
+        end_offset_ms=resume.offset_ms + ms(result.end_s),
         confidence=result.confidence,
-        words=words_pb(result.words),  # already in stream offsets
+        words=[_shifted(word, resume.offset_ms) for word in words_pb(result.words)],
         language_code=result.language,
+        language_probability=result.language_probability,
         committed_transcript=result.committed_text,
         tentative_transcript=result.tentative_text,
         latency_ms=ms(result.latency_s) if result.is_final else 0,
     )
+
+
+def _shifted(word: recognizer_pb2.WordInfo, offset_ms: int) -> recognizer_pb2.WordInfo:
+    word.start_offset_ms += offset_ms
+    word.end_offset_ms += offset_ms
+    return word
 
 
 class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
@@ -281,7 +343,9 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self._config = config
         self._admission = admission
         self._interim_budget = InterimBudget.for_pool(pool)
-        self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s)
+        # At drain an open utterance gets half the grace to end, the rest is for its final.
+        self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s,
+                                    config.speech_idle_timeout_s, config.grace_s / 2)
 
     @rpc
     async def Recognize(
@@ -294,7 +358,7 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
                 f" {self._config.max_audio_bytes}"
                 " bytes (--max-audio-bytes); stream longer recordings with StreamingRecognize"
             )
-        recognizer = self._state.repository.recognizer(config.model)
+        recognizer = self._state.repository.recognizer(config.model, requested_languages(config))
         options = transcribe_options(config)
         with self._admission.slot():
             audio = await self._pool.run(
@@ -302,7 +366,8 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
                 sample_rate_hz(config), channel_count(config),
                 max_duration_s=self._config.max_stream_duration_s,
             )
-            transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)
+            transcript = await self._pool.run_stoppable(
+                lambda stop: recognizer.transcribe(audio.samples, options, stop))
         return recognize_response(transcript, recognizer.info.name)
 
     @rpc
@@ -316,18 +381,28 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
             streaming = await first_config(requests, self._config.first_message_timeout_s)
             session = await self._open_session(streaming)
             chunks = audio_chunks(requests, self._config.max_message_audio_bytes)
+            resume = ResumePoint.of(streaming)
             stream = LiveStream(session, chunks, self._pool, self._interim_budget, self._limits,
                                 self._state.draining)
-            async with contextlib.aclosing(stream.outcomes()) as outcomes:
-                async for outcome in outcomes:
-                    yield streaming_response(outcome)
+            try:
+                async with contextlib.aclosing(stream.outcomes()) as outcomes:
+                    async for outcome in outcomes:
+                        yield streaming_response(outcome, resume)
+            except HandedOver as handed_over:
+                raise Unavailable(
+                    f"server is shutting down; resume the stream on another replica from"
+                    f" {resume.offset_ms + ms(handed_over.resume_offset_s)} ms, utterance"
+                    f" {resume.utterance_index + handed_over.next_utterance_index}",
+                    resume=resume.trailers(handed_over),
+                ) from None
 
     async def _open_session(
         self, streaming: recognizer_pb2.StreamingRecognitionConfig
     ) -> StreamSession:
         """Check the config (every refusal comes before any result) and start the session."""
         options = stream_options(streaming, self._config)
-        recognizer: Recognizer = self._state.repository.recognizer(streaming.config.model)
+        recognizer: Recognizer = self._state.repository.recognizer(
+            streaming.config.model, requested_languages(streaming.config))
         await self._pool.run(recognizer.transcribe, NO_AUDIO, options.transcribe)
         silero = None
         if options.endpointing.detector is Detector.SILERO:

@@ -27,6 +27,7 @@ from voxserve.server.audio.decode import RAW_ENCODINGS, StreamDecoder, check_raw
 from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument
+from voxserve.server.stop import StopSignal
 from voxserve.server.streaming.committed import CommittedWords, normalized
 from voxserve.server.streaming.eagerness import CANDIDATE_SILENCE_MS, Eagerness, silence_ms
 from voxserve.server.streaming.endpointer import Endpointer, SpeechEnded, SpeechStarted
@@ -122,6 +123,7 @@ class StreamResult:
     words: tuple[Word, ...]
     confidence: float
     language: str
+    language_probability: float = 1.0  # the detector's; 1.0 where the language was set
     # Interims: the words no later interim revises, and the rest (committed.py); finals: all
     # words committed, none tentative.
     committed_text: str = ""
@@ -217,11 +219,12 @@ class StreamSession:
         self._done = True
         return actions
 
-    def transcribe(self, request: DecodeRequest) -> Transcript:
-        """Run the recognizer on a request's audio (blocking; thread-safe)."""
+    def transcribe(self, request: DecodeRequest, stop: StopSignal | None = None) -> Transcript:
+        """Run the recognizer on a request's audio (blocking; thread-safe); Cancelled between
+        its steps once `stop` is set."""
         if isinstance(request, InterimRequest):
-            return self._recognizer.transcribe(request.audio, self._interim_options)
-        return self._recognizer.transcribe(request.audio, self.options.transcribe)
+            return self._recognizer.transcribe(request.audio, self._interim_options, stop)
+        return self._recognizer.transcribe(request.audio, self.options.transcribe, stop)
 
     def is_current(self, request: DecodeRequest) -> bool:
         """False for an interim request overtaken by a newer one or by its utterance's end, and
@@ -272,6 +275,7 @@ class StreamSession:
             language=transcript.language,
             committed_text=committed,
             tentative_text=tentative,
+            language_probability=transcript.language_probability,
         )
 
     def _actions(self, events: list[SpeechStarted | SpeechEnded]) -> list[Action]:

@@ -40,20 +40,24 @@ SPEECH_EVENT_TYPE_SPEECH_STARTED: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_ENDED: SpeechEventType
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("encoding", "sample_rate_hz", "audio_channel_count", "model", "language_code", "enable_word_time_offsets")
+    __slots__ = ("encoding", "sample_rate_hz", "audio_channel_count", "model", "language_code", "enable_word_time_offsets", "language_codes", "translate_to_english")
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     AUDIO_CHANNEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     ENABLE_WORD_TIME_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODES_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATE_TO_ENGLISH_FIELD_NUMBER: _ClassVar[int]
     encoding: _audio_pb2.AudioEncoding
     sample_rate_hz: int
     audio_channel_count: int
     model: str
     language_code: str
     enable_word_time_offsets: bool
-    def __init__(self, encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., model: _Optional[str] = ..., language_code: _Optional[str] = ..., enable_word_time_offsets: _Optional[bool] = ...) -> None: ...
+    language_codes: _containers.RepeatedScalarFieldContainer[str]
+    translate_to_english: bool
+    def __init__(self, encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., model: _Optional[str] = ..., language_code: _Optional[str] = ..., enable_word_time_offsets: _Optional[bool] = ..., language_codes: _Optional[_Iterable[str]] = ..., translate_to_english: _Optional[bool] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
     __slots__ = ("config", "audio_content")
@@ -64,32 +68,38 @@ class RecognizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("results", "transcript", "audio_duration_ms", "language_code", "model")
+    __slots__ = ("results", "transcript", "audio_duration_ms", "language_code", "model", "language_probability")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[SpeechRecognitionResult]
     transcript: str
     audio_duration_ms: int
     language_code: str
     model: str
-    def __init__(self, results: _Optional[_Iterable[_Union[SpeechRecognitionResult, _Mapping]]] = ..., transcript: _Optional[str] = ..., audio_duration_ms: _Optional[int] = ..., language_code: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    language_probability: float
+    def __init__(self, results: _Optional[_Iterable[_Union[SpeechRecognitionResult, _Mapping]]] = ..., transcript: _Optional[str] = ..., audio_duration_ms: _Optional[int] = ..., language_code: _Optional[str] = ..., model: _Optional[str] = ..., language_probability: _Optional[float] = ...) -> None: ...
 
 class SpeechRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "start_offset_ms", "end_offset_ms", "confidence", "words")
+    __slots__ = ("transcript", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code", "language_probability")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     START_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     END_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     transcript: str
     start_offset_ms: int
     end_offset_ms: int
     confidence: float
     words: _containers.RepeatedCompositeFieldContainer[WordInfo]
-    def __init__(self, transcript: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ...) -> None: ...
+    language_code: str
+    language_probability: float
+    def __init__(self, transcript: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ..., language_probability: _Optional[float] = ...) -> None: ...
 
 class WordInfo(_message.Message):
     __slots__ = ("word", "start_offset_ms", "end_offset_ms", "confidence")
@@ -122,18 +132,22 @@ class EndpointingConfig(_message.Message):
     def __init__(self, detector: _Optional[_Union[VoiceActivityDetector, str]] = ..., vad_aggressiveness: _Optional[int] = ..., min_silence_ms: _Optional[int] = ..., speech_pad_ms: _Optional[int] = ..., max_utterance_ms: _Optional[int] = ..., min_speech_ms: _Optional[int] = ..., eagerness: _Optional[_Union[EndpointEagerness, str]] = ...) -> None: ...
 
 class StreamingRecognitionConfig(_message.Message):
-    __slots__ = ("config", "interim_results", "single_utterance", "endpointing", "interim_interval_ms")
+    __slots__ = ("config", "interim_results", "single_utterance", "endpointing", "interim_interval_ms", "resume_offset_ms", "resume_utterance_index")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     INTERIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
     SINGLE_UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTING_FIELD_NUMBER: _ClassVar[int]
     INTERIM_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_UTTERANCE_INDEX_FIELD_NUMBER: _ClassVar[int]
     config: RecognitionConfig
     interim_results: bool
     single_utterance: bool
     endpointing: EndpointingConfig
     interim_interval_ms: int
-    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., interim_results: _Optional[bool] = ..., single_utterance: _Optional[bool] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ..., interim_interval_ms: _Optional[int] = ...) -> None: ...
+    resume_offset_ms: int
+    resume_utterance_index: int
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., interim_results: _Optional[bool] = ..., single_utterance: _Optional[bool] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ..., interim_interval_ms: _Optional[int] = ..., resume_offset_ms: _Optional[int] = ..., resume_utterance_index: _Optional[int] = ...) -> None: ...
 
 class Finalize(_message.Message):
     __slots__ = ()
@@ -160,7 +174,7 @@ class SpeechEvent(_message.Message):
     def __init__(self, type: _Optional[_Union[SpeechEventType, str]] = ..., offset_ms: _Optional[int] = ..., utterance_index: _Optional[int] = ...) -> None: ...
 
 class StreamingRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code", "committed_transcript", "tentative_transcript", "latency_ms")
+    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code", "language_probability", "committed_transcript", "tentative_transcript", "latency_ms")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     IS_FINAL_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +184,7 @@ class StreamingRecognitionResult(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     TENTATIVE_TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -182,10 +197,11 @@ class StreamingRecognitionResult(_message.Message):
     confidence: float
     words: _containers.RepeatedCompositeFieldContainer[WordInfo]
     language_code: str
+    language_probability: float
     committed_transcript: str
     tentative_transcript: str
     latency_ms: int
-    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ..., committed_transcript: _Optional[str] = ..., tentative_transcript: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ..., language_probability: _Optional[float] = ..., committed_transcript: _Optional[str] = ..., tentative_transcript: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
 
 class StreamingRecognizeResponse(_message.Message):
     __slots__ = ("result", "speech_event")

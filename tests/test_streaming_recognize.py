@@ -471,9 +471,11 @@ AUDIO = recognizer_pb2.StreamingRecognizeRequest(audio_content=bytes(3200))
         (streaming_config(interim_interval_ms=20), "interim_interval_ms"),
         (recognizer_pb2.StreamingRecognitionConfig(config=recognizer_pb2.RecognitionConfig(
             encoding=LINEAR16, sample_rate_hz=RATE, language_code="de")), "'de'"),
+        (streaming_config(endpointing=recognizer_pb2.EndpointingConfig(eagerness=9)),
+         "endpointing.eagerness 9 is unknown"),
     ],
     ids=["audio-first", "unknown-encoding", "wav-encoding", "rate-0", "channels", "min-silence",
-         "interim-interval", "language"],
+         "interim-interval", "language", "eagerness"],
 )
 def test_bad_first_message_is_invalid_argument(
     server: ServerProcess, first: object, message: str

@@ -211,7 +211,8 @@ def eagerness_of(eagerness: int) -> Eagerness:
         return EAGERNESS[eagerness]
     except KeyError:
         raise InvalidArgument(
-            f"endpointing.eagerness {eagerness} is unknown; use LOW, BALANCED or HIGH"
+            f"endpointing.eagerness {eagerness} is unknown; use LOW, BALANCED or HIGH",
+            field="streaming_config.endpointing.eagerness",
         ) from None
 
 

@@ -290,10 +290,11 @@ def test_pause_shorter_than_min_silence_stays_one_utterance(server: ServerProces
 
 def test_finished_sentences_end_sooner_than_min_silence(server: ServerProcess) -> None:
     texts = [sentences()[i] for i in (1, 9)]
-    audio, _ = recording(texts, gap_s=0.8)
-    # Paced in real time: the endpoint waits for the candidate's text, which takes a decode.
+    audio, _ = recording(texts, gap_s=1.5)
+    # Paced in real time: the endpoint waits for the candidate's text, which takes a decode
+    # (the gap leaves it 1.35 s, room for a loaded machine).
     outcome = stream(server.target, audio, realtime=True,
-                     endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=2000))
+                     endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=3000))
     # BALANCED: the candidate decoded 150 ms into the silence after "message." ended the
     # first; min_silence_ms alone would join the two.
     assert [f.utterance_index for f in outcome.finals] == [0, 1]
@@ -330,8 +331,9 @@ def test_finalize_ends_the_utterance_at_once(server: ServerProcess) -> None:
         yield recognizer_pb2.StreamingRecognizeRequest(finalize=recognizer_pb2.Finalize())
         # No silence follows and the stream stays open: only finalize can end the utterance.
         final_seen.wait(60)
-        yield from requests(None, split(pcm16(join(trimmed(sentences()[9]), silence(1.0))),
-                                        CHUNK_MS, RATE * 2 // 1000))
+        # The next press of the talk button: a pause, then another sentence.
+        yield from requests(None, split(pcm16(join(silence(0.5), trimmed(sentences()[9]),
+                                                   silence(1.0))), CHUNK_MS, RATE * 2 // 1000))
 
     responses: list[recognizer_pb2.StreamingRecognizeResponse] = []
     with grpc.insecure_channel(server.target) as channel:

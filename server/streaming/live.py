@@ -45,6 +45,7 @@ from voxserve.server.errors import (
 )
 from voxserve.server.inference import InferencePool, Priority
 from voxserve.server.streaming.arrivals import ArrivalClock
+from voxserve.server.streaming.candidates import Candidates
 from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     Action,
@@ -207,7 +208,7 @@ class LiveStream:
         self._draining = draining
         self._feed = ActionFeed()
         self._arrivals = ArrivalClock()
-        self._candidates: dict[CandidateRequest, asyncio.Task[Transcript]] = {}
+        self._candidates = Candidates(self._decode_candidate)
         # Silero runs an ONNX model per 32 ms frame inside push(): that goes to the pool too, and
         # the lock keeps the session's event-loop-only calls from overlapping it.
         self._offload_push = session.options.endpointing.detector is Detector.SILERO
@@ -241,10 +242,7 @@ class LiveStream:
             # Client cancellation lands here too: stop reading, waiting and speculating at once.
             reader.cancel()
             drain_wait.cancel()
-            for task in self._candidates.values():
-                task.cancel()
-                metrics.count_candidate(used=False)
-            self._candidates.clear()
+            self._candidates.cancel_all()
 
     async def _outcome(self, entry: _Entry) -> Outcome | None:
         action = entry.action
@@ -252,7 +250,7 @@ class LiveStream:
             return await self._interim(action)
         if not isinstance(action, FinalRequest):
             return action
-        transcript = await self._candidate_transcript(action)
+        transcript = await self._candidates.take(action)
         if transcript is None:
             action = dataclasses.replace(action, candidate=None)
             started_s = time.perf_counter()
@@ -269,32 +267,6 @@ class LiveStream:
         self._final_end_s = max(self._final_end_s, result.end_s)
         self._next_utterance = max(self._next_utterance, result.utterance_index + 1)
         return dataclasses.replace(result, latency_s=max(0.0, ready_s - entry.heard_s))
-
-    async def _candidate_transcript(self, action: FinalRequest) -> Transcript | None:
-        """The transcript of the candidate the final names; None when there is none or its
-        decode failed (the final then decodes its own audio, and a real fault shows there)."""
-        task = self._candidates.pop(action.candidate, None) if action.candidate else None
-        if task is None:
-            return None
-        try:
-            transcript = await task
-        except Exception:  # noqa: BLE001 - decoded again as the final, which reports it
-            return None
-        metrics.count_candidate(used=True)
-        return transcript
-
-    def _speculate(self, request: CandidateRequest) -> None:
-        """Start decoding a candidate final now; cancel the utterance's older candidates."""
-        self._drop_candidates(request.utterance_index, keep=None)
-        task = asyncio.create_task(self._decode_candidate(request))
-        task.add_done_callback(_discard)  # a dropped candidate's failure is nobody's to raise
-        self._candidates[request] = task
-
-    def _drop_candidates(self, utterance_index: int, keep: CandidateRequest | None) -> None:
-        for stale in [c for c in self._candidates
-                      if c.utterance_index == utterance_index and c is not keep]:
-            self._candidates.pop(stale).cancel()
-            metrics.count_candidate(used=False)
 
     async def _decode_candidate(self, request: CandidateRequest) -> Transcript:
         started_s = time.perf_counter()
@@ -467,10 +439,10 @@ class LiveStream:
         heard_s = time.perf_counter()
         for action in actions:
             if isinstance(action, CandidateRequest):
-                self._speculate(action)
+                self._candidates.start(action)
                 continue
             if isinstance(action, FinalRequest):
-                self._drop_candidates(action.utterance_index, keep=action.candidate)
+                self._candidates.settle(action)
             await self._feed.put(action, heard_s)
 
 
@@ -482,7 +454,7 @@ class _Drained(Exception):
 _WOKEN = b"\x00woken"
 
 
-def _discard(future: asyncio.Future[Transcript | None] | asyncio.Future[Transcript]) -> None:
+def _discard(future: asyncio.Future[Transcript | None]) -> None:
     """Retrieve an abandoned decode's outcome, so a failure is not reported as unhandled."""
     if not future.cancelled():
         future.exception()

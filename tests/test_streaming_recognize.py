@@ -525,13 +525,29 @@ def limited(models_dir: Path, metrics_port: int) -> Iterator[ServerProcess]:
         yield proc
 
 
-def final_latency_count(metrics_port: int) -> float:
+def final_latency_count(metrics_port: int, suffix: str = "count") -> float:
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
     return next(sample.value for family in text_string_to_metric_families(text)
                 for sample in family.samples
-                if sample.name == "voxserve_final_latency_seconds_count")
+                if sample.name == f"voxserve_final_latency_seconds_{suffix}")
+
+
+def test_final_latency_counts_from_the_end_of_speech(limited: ServerProcess,
+                                                     metrics_port: int) -> None:
+    # Paced in real time with a 2 s endpoint (LOW: the sentence's end does not shorten it):
+    # the audio that ends the utterance arrives 2 s after its last voiced frame's, so a
+    # histogram timed from the end of speech holds at least that; one timed from the endpoint
+    # decision would hold the decode only. The final's own latency_ms counts from the endpoint.
+    before = final_latency_count(metrics_port, "sum")
+    outcome = stream(limited.target, join(silence(0.3), trimmed(sentences()[9]), silence(2.4)),
+                     realtime=True, endpointing=recognizer_pb2.EndpointingConfig(
+                         min_silence_ms=2000, eagerness=recognizer_pb2.ENDPOINT_EAGERNESS_LOW))
+    assert [f.utterance_index for f in outcome.finals] == [0]
+    assert outcome.events(ENDED)
+    # Less the message that carried the speech's end past it (up to 100 ms) and a VAD frame.
+    assert final_latency_count(metrics_port, "sum") - before >= 2.0 - 0.1 - FRAME_MS / 1000
 
 
 def candidate_counts(metrics_port: int) -> dict[str, float]:

@@ -190,9 +190,9 @@ def text_requests(config: synthesizer_pb2.SynthesisConfig | None, pieces: Iterab
 
 
 FLUSH = synthesizer_pb2.StreamingSynthesizeTextRequest(
-    flush=synthesizer_pb2.StreamingSynthesizeTextRequest.Flush())
+    flush=synthesizer_pb2.StreamingSynthesizeTextRequest.TextFlush())
 CLEAR = synthesizer_pb2.StreamingSynthesizeTextRequest(
-    clear=synthesizer_pb2.StreamingSynthesizeTextRequest.Clear())
+    clear=synthesizer_pb2.StreamingSynthesizeTextRequest.TextClear())
 
 
 def _first_and_rest(responses: Iterator[T]) -> tuple[T | None, Iterator[T]]:

@@ -99,7 +99,7 @@ def audio_requests(chunk: Chunk) -> Iterator[Request]:
     """One chunk as audio messages no larger than MAX_MESSAGE_AUDIO_BYTES (FINALIZE: the
     finalize message)."""
     if isinstance(chunk, _Finalize):
-        yield Request(finalize=recognizer_pb2.Finalize())
+        yield Request(finalize_utterance=recognizer_pb2.FinalizeUtterance())
         return
     for at in range(0, len(chunk), MAX_MESSAGE_AUDIO_BYTES):
         yield Request(audio_content=chunk[at : at + MAX_MESSAGE_AUDIO_BYTES])

@@ -328,7 +328,8 @@ def test_finalize_ends_the_utterance_at_once(server: ServerProcess) -> None:
 
     def messages() -> Iterator[recognizer_pb2.StreamingRecognizeRequest]:
         yield from requests(streaming_config(), chunks)
-        yield recognizer_pb2.StreamingRecognizeRequest(finalize=recognizer_pb2.Finalize())
+        yield recognizer_pb2.StreamingRecognizeRequest(
+            finalize_utterance=recognizer_pb2.FinalizeUtterance())
         # No silence follows and the stream stays open: only finalize can end the utterance.
         final_seen.wait(60)
         # The next press of the talk button: a pause, then another sentence.

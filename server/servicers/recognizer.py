@@ -253,13 +253,13 @@ async def audio_chunks(
     requests: AsyncIterator[recognizer_pb2.StreamingRecognizeRequest], max_bytes: int
 ) -> AsyncIterator[Chunk]:
     """The audio of the messages after the config, each checked against the size limit, and
-    a Finalize for each finalize message."""
+    a Finalize for each finalize_utterance message."""
     async for request in requests:
         kind = request.WhichOneof("streaming_request")
         if kind == "streaming_config":
             raise InvalidArgument("streaming_config may only be the first message of a stream",
                                   field="streaming_config")
-        if kind == "finalize":
+        if kind == "finalize_utterance":
             yield Finalize()
             continue
         audio = request.audio_content

@@ -149,19 +149,19 @@ class StreamingRecognitionConfig(_message.Message):
     resume_utterance_index: int
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., interim_results: _Optional[bool] = ..., single_utterance: _Optional[bool] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ..., interim_interval_ms: _Optional[int] = ..., resume_offset_ms: _Optional[int] = ..., resume_utterance_index: _Optional[int] = ...) -> None: ...
 
-class Finalize(_message.Message):
+class FinalizeUtterance(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class StreamingRecognizeRequest(_message.Message):
-    __slots__ = ("streaming_config", "audio_content", "finalize")
+    __slots__ = ("streaming_config", "audio_content", "finalize_utterance")
     STREAMING_CONFIG_FIELD_NUMBER: _ClassVar[int]
     AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
-    FINALIZE_FIELD_NUMBER: _ClassVar[int]
+    FINALIZE_UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     streaming_config: StreamingRecognitionConfig
     audio_content: bytes
-    finalize: Finalize
-    def __init__(self, streaming_config: _Optional[_Union[StreamingRecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ..., finalize: _Optional[_Union[Finalize, _Mapping]] = ...) -> None: ...
+    finalize_utterance: FinalizeUtterance
+    def __init__(self, streaming_config: _Optional[_Union[StreamingRecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ..., finalize_utterance: _Optional[_Union[FinalizeUtterance, _Mapping]] = ...) -> None: ...
 
 class SpeechEvent(_message.Message):
     __slots__ = ("type", "offset_ms", "utterance_index")

@@ -84,6 +84,12 @@ def _run(session: StreamSession, chunks: list[bytes], *, candidates: bool = Fals
     return [a for a in actions if candidates or not isinstance(a, CandidateRequest)]
 
 
+def _transcript(text: str, seconds: float) -> Transcript:
+    """What the scripted recognizer answers with `text` for `seconds` of audio."""
+    audio = np.zeros(round(seconds * RATE), np.float32)
+    return ScriptedRecognizer([text]).transcribe(audio, TranscribeOptions())
+
+
 def _summary(actions: list[Action]) -> list[tuple[str, int, float]]:
     out = []
     for action in actions:
@@ -193,31 +199,92 @@ def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
                             StreamOptions(interim_results=True, interim_interval_ms=500))
     interims: list[InterimRequest] = []
     ended: list[SpeechEnded] = []
-    previous_end = {0: -1.0, 1: -1.0}
+    started: dict[int, float] = {}
+    previous_end: dict[int, float] = {}
     for chunk in _split(float_to_pcm16(speech), [1600]):  # 50 ms
         for action in session.push(chunk):
+            if isinstance(action, SpeechStarted):
+                started[action.utterance_index] = action.offset_s
             if isinstance(action, InterimRequest):
                 assert session.is_current(action)
                 if interims:
                     assert not session.is_current(interims[-1])
-                start = previous_end[action.utterance_index]
-                assert action.end_s - max(start, action.start_s) >= 0.5
-                assert action.end_s - max(start, action.start_s) < 0.55
-                previous_end[action.utterance_index] = action.end_s
+                index = action.utterance_index
+                if index not in previous_end:  # the first: 200 ms of speech, whole chunks
+                    assert 0.2 <= action.end_s - started[index] < 0.25
+                else:  # the first held words, so one per interval after it
+                    assert 0.5 <= action.end_s - previous_end[index] < 0.55
+                previous_end[index] = action.end_s
                 assert len(action.audio) == round((action.end_s - action.start_s) * RATE)
+                session.result(action, _transcript("hello world", 0.5))
                 interims.append(action)
             if isinstance(action, SpeechEnded):
                 assert interims and not session.is_current(interims[-1])
                 ended.append(action)
     assert {interim.utterance_index for interim in interims} == {0, 1}
     for utterance in ended:
-        # One interim per 0.5 s of audio while the utterance's speech went on: its span less
-        # the 0.3 s trailing padding plus the 0.15 s of silence (5 frames) after which the
-        # candidate final decodes the rest. The push that takes the candidate sends no interim,
-        # so the last may be missing.
+        # One interim 0.2 s into the speech, then one per 0.5 s of audio while the speech went
+        # on: up to its end (less the 0.3 s trailing padding) plus the 0.15 s of silence (5
+        # frames) after which the candidate final decodes the rest. The push that takes the
+        # candidate sends no interim, so the last may be missing.
         count = sum(interim.utterance_index == utterance.utterance_index for interim in interims)
-        expected = math.floor((utterance.end_s - utterance.start_s - 0.3 + 0.15) / 0.5)
+        speech_s = utterance.end_s - 0.3 + 0.15 - started[utterance.utterance_index]
+        expected = 1 + math.floor((speech_s - 0.2) / 0.5)
         assert expected - 1 <= count <= expected
+
+
+@pytest.mark.parametrize("interval_ms", [500, 2000])
+@pytest.mark.parametrize("chunk_ms", [10, 100])
+def test_first_interim_is_requested_200_ms_into_the_speech(
+    speech: np.ndarray, interval_ms: int, chunk_ms: int
+) -> None:
+    """The first interim of each utterance is requested once FIRST_INTERIM_MS (200 ms) of its
+    speech has arrived, whatever the interval and however the audio is split (up to one
+    message later); while none has held words, again after each 100 ms more audio, for at most
+    one interval; the first that holds words starts the interval. The stream's clock is its
+    audio: offsets here are where in the stream each request was issued."""
+    session = StreamSession(ScriptedRecognizer(), StreamOptions(
+        interim_results=True, interim_interval_ms=interval_ms))
+    started: dict[int, float] = {}
+    requested: dict[int, list[float]] = {0: [], 1: []}
+    for chunk in _split(float_to_pcm16(speech), [RATE * 2 * chunk_ms // 1000]):
+        for action in session.push(chunk):
+            if isinstance(action, SpeechStarted):
+                started[action.utterance_index] = action.offset_s
+            if isinstance(action, InterimRequest):
+                ends = requested[action.utterance_index]
+                assert action.end_s == session.received_s  # issued as the audio arrived
+                ends.append(action.end_s)
+                # Utterance 0: the first three decode before the first word; utterance 1's
+                # first holds words.
+                words = len(ends) > 3 or action.utterance_index == 1
+                session.result(action, _transcript("hello world" if words else "", 0.5))
+    chunk_s = chunk_ms / 1000
+    for index, ends in requested.items():
+        assert 0.2 <= round(ends[0] - started[index], 6) < 0.2 + chunk_s
+    first, *retries, steady = requested[0][:5]
+    gaps = [round(b - a, 6) for a, b in zip([first, *retries], retries, strict=False)]
+    assert len(gaps) == 3 and all(0.1 <= gap < 0.1 + chunk_s for gap in gaps)
+    interval_s = interval_ms / 1000
+    assert interval_s <= round(steady - retries[-1], 6) < interval_s + chunk_s
+    assert interval_s <= round(requested[1][1] - requested[1][0], 6) < interval_s + chunk_s
+
+
+def test_first_interim_retries_stop_after_one_interval(speech: np.ndarray) -> None:
+    """Audio whose interims never hold words is re-decoded every 100 ms for one interval only,
+    then once per interval: noise costs little."""
+    session = StreamSession(ScriptedRecognizer(), StreamOptions(
+        interim_results=True, interim_interval_ms=500))
+    ends: list[float] = []
+    for chunk in _split(float_to_pcm16(speech), [160]):  # 10 ms
+        for action in session.push(chunk):
+            if isinstance(action, InterimRequest) and action.utterance_index == 0:
+                ends.append(action.end_s)
+                session.result(action, _transcript("", 0.0))
+    gaps = [round(b - a, 3) for a, b in zip(ends, ends[1:], strict=False)]
+    # Retries while the next one is due inside the first interval: at +0.1 .. +0.4 s.
+    assert gaps[:4] == [0.1] * 4
+    assert all(gap == 0.5 for gap in gaps[4:]) and len(gaps) > 4
 
 
 def test_no_interims_unless_asked(speech: np.ndarray) -> None:

@@ -43,6 +43,15 @@ ENDPOINTING = {
     "min_speech_ms": Setting(30, 2000, 120),
 }
 INTERIM_INTERVAL_MS = Setting(100, 5000, 500)
+# An utterance's first interim is requested once this much of its speech has been heard: the
+# detector needs min_speech_ms (120 ms by default) to call speech at all, and Whisper rarely
+# names a word from less; a decode (about 100-200 ms on one core) then lands the first words
+# within 500 ms of the speech's start.
+FIRST_INTERIM_MS = 200
+# Until an utterance's interims have held words (the budget skipped one, or it decoded before
+# the first word), the next is requested after this much more audio rather than a whole
+# interval; for at most one interval, so audio that never yields words costs little.
+FIRST_INTERIM_RETRY_MS = 100
 # Silero's speech probability threshold (silero-vad's default), and how far below it a frame
 # may fall while speech goes on: its VADIterator leaves speech only 0.15 below the threshold.
 SILERO_THRESHOLD = 0.5

@@ -107,10 +107,10 @@ def test_two_utterances_give_events_and_final_requests(speech: np.ndarray) -> No
     ]
     for ended, final in ((actions[1], actions[2]), (actions[4], actions[5])):
         assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
-        # The final decodes the utterance up to 150 ms after its speech (what a candidate
-        # decodes); the event's audio keeps the whole 300 ms padding.
+        # The final decodes the utterance up to 60 ms (two frames) after its speech (what a
+        # candidate decodes); the event's audio keeps the whole 300 ms padding.
         assert (final.start_s, final.speech_end_s) == (ended.start_s, ended.speech_end_s)
-        assert final.end_s == pytest.approx(ended.speech_end_s + 0.15)
+        assert final.end_s == pytest.approx(ended.speech_end_s + 0.06)
         assert ended.end_s == pytest.approx(ended.speech_end_s + 0.3)
         assert np.array_equal(final.audio, ended.audio[: len(final.audio)])
         assert len(final.audio) == round((final.end_s - final.start_s) * RATE)
@@ -224,11 +224,11 @@ def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
     assert {interim.utterance_index for interim in interims} == {0, 1}
     for utterance in ended:
         # One interim 0.2 s into the speech, then one per 0.5 s of audio while the speech went
-        # on: up to its end (less the 0.3 s trailing padding) plus the 0.15 s of silence (5
+        # on: up to its end (less the 0.3 s trailing padding) plus the 0.06 s of silence (2
         # frames) after which the candidate final decodes the rest. The push that takes the
         # candidate sends no interim, so the last may be missing.
         count = sum(interim.utterance_index == utterance.utterance_index for interim in interims)
-        speech_s = utterance.end_s - 0.3 + 0.15 - started[utterance.utterance_index]
+        speech_s = utterance.end_s - 0.3 + 0.06 - started[utterance.utterance_index]
         expected = 1 + math.floor((speech_s - 0.2) / 0.5)
         assert expected - 1 <= count <= expected
 
@@ -423,8 +423,9 @@ def test_speculative_final_is_dropped_when_speech_resumes() -> None:
     stale, kept, ended, final = actions[1], actions[2], actions[3], actions[4]
     assert isinstance(stale, CandidateRequest) and isinstance(kept, CandidateRequest)
     assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
-    # The first candidate was taken 150 ms into the pause, before the second sentence.
-    assert stale.end_s - stale.speech_end_s == pytest.approx(0.15, abs=0.1)
+    # The first candidate was taken 60 ms (two frames) into the pause, before the second
+    # sentence.
+    assert stale.end_s - stale.speech_end_s == pytest.approx(0.06, abs=0.03)
     assert stale.speech_end_s < kept.speech_end_s - 1.0
     assert not session.is_current(stale)  # speech resumed: never used
     # The one final names the candidate taken after the second sentence, which holds all of
@@ -461,10 +462,10 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
         return ended.end_s - ended.speech_end_s
 
     # min_silence_ms 500 (the default) would keep all 300 ms of padding.
-    # BALANCED and HIGH: the frame after the candidate was decoded (taken at 150 ms, five
-    # frames); the final keeps 150 ms of it.
-    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.18)
-    assert silence_kept(["A sentence."], Eagerness.HIGH) == pytest.approx(0.18)
+    # BALANCED and HIGH: 150 ms (five frames) once the candidate (taken at 60 ms, two frames,
+    # and decoded at once here) ends a sentence; the final keeps 60 ms of it.
+    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.15)
+    assert silence_kept(["A sentence."], Eagerness.HIGH) == pytest.approx(0.15)
     assert silence_kept(["A sentence."], Eagerness.LOW) == pytest.approx(0.3)
     assert silence_kept(["Please call me and"], Eagerness.HIGH) == pytest.approx(0.3)
     # Mid-phrase, BALANCED waits 1000 ms: a 0.7 s pause does not end the utterance, which
@@ -478,12 +479,12 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
     assert finals(["Please call me and"] * 2) == 1
     assert finals(["The quick brown fox jumps over the lazy dog."] * 2) == 2
     # A mid-phrase pause's longer wait ends when speech resumes: the next pause is judged by
-    # its own candidate, here a finished sentence, which ends the utterance after 180 ms.
+    # its own candidate, here a finished sentence, which ends the utterance after 150 ms.
     session = StreamSession(ScriptedRecognizer(["Please call me and", "Two sentences."]),
                             StreamOptions(eagerness=Eagerness.BALANCED))
     actions = _push_all(session, _paused(0.7), chunk_bytes=320, decode=True)
     ended = [a for a in actions if isinstance(a, SpeechEnded)]
-    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.18)
+    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.15)
 
 
 def test_finalize_ends_the_open_utterance_at_once(speech: np.ndarray) -> None:

@@ -93,7 +93,7 @@ def test_long_recording_is_not_truncated(client: VoxClient) -> None:
     [
         (b"", None, "empty"),
         (wav_bytes(silence(1.0))[:30], None, "WAV header is truncated or corrupt"),
-        (b"hello world, not audio at all", None, "must be a WAV or FLAC file"),
+        (b"hello world, not audio at all", None, "must be a recording in a known format"),
         (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(
             encoding=audio_pb2.AUDIO_ENCODING_FLAC), "FLAC"),
         (b"\x00\x01\x02", recognizer_pb2.RecognitionConfig(

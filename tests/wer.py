@@ -1,20 +1,60 @@
-"""Word error rate over normalised text (lower case, no punctuation), via jiwer."""
+"""Word error rate after Whisper's English normaliser ("five" = "5", "colour" = "color"), via jiwer;
+and echoes: words a recognizer repeats that the reference says once."""
 
 from __future__ import annotations
 
-import re
+import functools
 
 import jiwer
+from whisper_normalizer.basic import BasicTextNormalizer
+from whisper_normalizer.english import EnglishTextNormalizer
 
-_NUMBERS = {"2": "two", "3": "three", "7": "seven", "9": "nine"}
-
-
-def normalise(text: str) -> str:
-    text = text.lower().replace("-", " ")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    words = [_NUMBERS.get(word, word) for word in text.split()]
-    return " ".join(words)
+# blocks of up to this many words are checked for an immediate repetition ("press press",
+# "has left the conference has left the conference")
+_ECHO_MAX_WORDS = 8
 
 
-def wer(references: list[str], hypotheses: list[str]) -> float:
-    return float(jiwer.wer([normalise(r) for r in references], [normalise(h) for h in hypotheses]))
+@functools.cache
+def _normaliser(language: str) -> EnglishTextNormalizer | BasicTextNormalizer:
+    return EnglishTextNormalizer() if language == "en" else BasicTextNormalizer()
+
+
+def normalise(text: str, language: str = "en") -> str:
+    """Lower case, no punctuation, numbers and spellings in one form (whisper-normalizer)."""
+    return " ".join(_normaliser(language)(text).split())
+
+
+def wer(references: list[str], hypotheses: list[str], language: str = "en") -> float:
+    """Pooled WER of the pairs (errors over all reference words), after `normalise`; words heard
+    where the reference has none (a tone, silence) count as insertions."""
+    refs = [normalise(r, language) for r in references]
+    hyps = [normalise(h, language) for h in hypotheses]
+    spoken = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
+    inserted = sum(len(h.split()) for r, h in zip(refs, hyps, strict=True) if not r)
+    if not spoken:
+        return float(inserted)
+    measured = jiwer.process_words([r for r, _ in spoken], [h for _, h in spoken])
+    errors = measured.substitutions + measured.deletions + measured.insertions + inserted
+    return errors / sum(len(r.split()) for r, _ in spoken)
+
+
+def echoes(reference: str, hypothesis: str) -> list[str]:
+    """Word blocks the hypothesis says twice in a row where the reference does not ("left left",
+    "mailbox mail box": blocks are compared without spaces). Empty when there is none."""
+    said = _repeated_blocks(normalise(reference).split())
+    return [block for block in _repeated_blocks(normalise(hypothesis).split())
+            if block not in said]
+
+
+def _repeated_blocks(words: list[str]) -> list[str]:
+    found: list[str] = []
+    for start in range(len(words)):
+        for size in range(1, _ECHO_MAX_WORDS + 1):
+            first = "".join(words[start:start + size])
+            for second_size in range(1, _ECHO_MAX_WORDS + 1):
+                end = start + size + second_size
+                if end > len(words):
+                    break
+                if "".join(words[start + size:end]) == first:
+                    found.append(first)
+    return found

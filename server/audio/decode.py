@@ -129,7 +129,8 @@ def decode_recording(
     `encoding` is one of ENCODINGS. Raw audio needs `sample_rate_hz` and `channels` (0 means 1).
     UNSPECIFIED is sniffed from the bytes: WAV and FLAC (libsndfile), MP3, AAC (M4A or ADTS),
     Ogg Vorbis or Opus, WebM and AIFF (FFmpeg via PyAV). For these, `sample_rate_hz` 0 takes the
-    header's rate and any other rate must match it, and `channels` is ignored. Raises InvalidAudio naming the problem, LimitExceeded past `max_duration_s`.
+    header's rate and any other rate must match it, and `channels` is ignored. Raises
+    InvalidAudio naming the problem, LimitExceeded past `max_duration_s`.
     """
     if encoding not in ENCODINGS:
         raise InvalidArgument(

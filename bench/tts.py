@@ -122,7 +122,7 @@ class ServerStreaming:
         first_chunk_s, rate_hz = 0.0, 0
         for response in self._stub.StreamingSynthesize(request):
             first_chunk_s = first_chunk_s or time.perf_counter() - started
-            chunks.append(response.audio)
+            chunks.append(response.audio_content)
             rate_hz = response.sample_rate_hz
         total_s, cpu_s = time.perf_counter() - started, cpu_seconds(self._pid) - cpu_started
         return Spoken(first_chunk_s, total_s, cpu_s, _pcm(b"".join(chunks)), rate_hz)
@@ -142,7 +142,8 @@ class ServerWhole:
         started, cpu_started = time.perf_counter(), cpu_seconds(self._pid)
         response = self._stub.Synthesize(request)
         total_s, cpu_s = time.perf_counter() - started, cpu_seconds(self._pid) - cpu_started
-        return Spoken(total_s, total_s, cpu_s, _pcm(response.audio), response.sample_rate_hz)
+        return Spoken(total_s, total_s, cpu_s, _pcm(response.audio_content),
+                      response.sample_rate_hz)
 
 
 class PiperTts:

@@ -111,7 +111,7 @@ class VoxClient:
         timeout_s: float | None = None,
     ) -> recognizer_pb2.RecognizeResponse:
         """Transcribe a whole recording (a WAV/FLAC file's bytes, or raw audio per `config`)."""
-        request = recognizer_pb2.RecognizeRequest(config=config, audio=audio)
+        request = recognizer_pb2.RecognizeRequest(config=config, audio_content=audio)
         return self.call(lambda c, t: c.recognizer.Recognize(
             request, timeout=t, metadata=self.options.metadata()), timeout_s)
 
@@ -156,6 +156,7 @@ def _first_and_rest(responses: Iterator[T]) -> tuple[T | None, Iterator[T]]:
     return None, responses
 
 
-WAV = audio_pb2.AUDIO_ENCODING_WAV
 LINEAR16 = audio_pb2.AUDIO_ENCODING_LINEAR16
 MULAW = audio_pb2.AUDIO_ENCODING_MULAW
+ALAW = audio_pb2.AUDIO_ENCODING_ALAW
+WAV = audio_pb2.AUDIO_CONTAINER_WAV

@@ -32,7 +32,8 @@ def add_transcribe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", type=Path,
                         help="WAV or FLAC file (or raw, see --raw-rate)")
     parser.add_argument("--model", default="", help="recognizer name (default: the server's)")
-    parser.add_argument("--language", default="", help="ISO 639-1 code (default: model's/detect)")
+    parser.add_argument("--language", default="",
+                        help="BCP-47 language tag, e.g. en or en-US (default: model's/detect)")
     parser.add_argument("--words", action="store_true", help="ask for word time offsets")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--raw-rate", type=int, default=0,
@@ -49,7 +50,7 @@ def add_transcribe(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--device", default=None,
                       help="with --mic: input device name or index (default: the system's)")
     live.add_argument("--chunk-ms", type=int, default=100, help="audio per message, ms")
-    live.add_argument("--min-silence-ms", type=int, default=0,
+    live.add_argument("--min-silence-ms", type=int, default=None,
                       help="silence that ends an utterance, ms (default: the server's)")
 
 
@@ -111,6 +112,7 @@ def run_live(args: argparse.Namespace, source: AudioSource, out: TextIO | None =
     settings = StreamSettings(
         sample_rate_hz=source.sample_rate_hz, channels=source.channels, model=args.model,
         language=args.language, words=args.words, interim_results=display.shows_interims,
+        # None leaves the field unset: the server's default
         endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=args.min_silence_ms),
     )
     with _client(args) as client, interrupt_stops(source):
@@ -194,8 +196,12 @@ def add_synthesize(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", help="text to speak")
     parser.add_argument("-o", "--output", type=Path, help="WAV file to write")
     parser.add_argument("--voice", default="", help="voice name (default: the server's)")
-    parser.add_argument("--rate", type=float, default=0.0, help="speaking rate, 1.0 = normal")
-    parser.add_argument("--sample-rate", type=int, default=0, help="output rate in Hz")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="speaking rate, 0.25 to 4.0 (default 1.0: the voice's pace)")
+    parser.add_argument("--sample-rate", type=int, default=None,
+                        help="output rate in Hz (default: the voice's)")
+    parser.add_argument("--language", default="",
+                        help="BCP-47 language tag, e.g. en-US (default: the voice's)")
     parser.add_argument("--stream", action="store_true", help="use StreamingSynthesize")
     parser.add_argument("--play", action="store_true", help="play on the default speaker")
 
@@ -205,17 +211,17 @@ def run_synthesize(args: argparse.Namespace) -> int:
         raise ValueError("give -o FILE.wav and/or --play")
     config = synthesizer_pb2.SynthesisConfig(
         voice=args.voice, speaking_rate=args.rate, sample_rate_hz=args.sample_rate,
-        encoding=audio_pb2.AUDIO_ENCODING_LINEAR16,
+        encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, language_code=args.language,
     )
     with _client(args) as client:
         if args.stream:
             pcm, rate = bytearray(), 0
             for chunk in client.stream_synthesize(args.text, config):
-                pcm += chunk.audio
+                pcm += chunk.audio_content
                 rate = chunk.sample_rate_hz
         else:
             response = client.synthesize(args.text, config)
-            pcm, rate = bytearray(response.audio), response.sample_rate_hz
+            pcm, rate = bytearray(response.audio_content), response.sample_rate_hz
     if args.output:
         write_wav(args.output, bytes(pcm), rate)
         print(f"wrote {args.output} ({len(pcm) / 2 / rate:.2f} s at {rate} Hz)", file=sys.stderr)

@@ -21,7 +21,8 @@ from voxserve.client.retry import Lease, is_retryable
 from voxserve.client.streaming import Response, StreamingRecognizer, StreamSettings
 from voxserve.v1 import audio_pb2, recognizer_pb2
 
-BYTES_PER_SAMPLE = {audio_pb2.AUDIO_ENCODING_LINEAR16: 2, audio_pb2.AUDIO_ENCODING_MULAW: 1}
+BYTES_PER_SAMPLE = {audio_pb2.AUDIO_ENCODING_LINEAR16: 2, audio_pb2.AUDIO_ENCODING_MULAW: 1,
+                    audio_pb2.AUDIO_ENCODING_ALAW: 1}
 
 
 class ResumingRecognizer:

@@ -27,6 +27,8 @@ Metadata: TypeAlias = tuple[tuple[str, str], ...]
 
 # Larger chunks are split: the server refuses audio messages past --max-message-audio-bytes
 # (1 MiB by default); 64 KiB is 2 s of 16 kHz LINEAR16.
+RAW_ENCODINGS = (audio_pb2.AUDIO_ENCODING_LINEAR16, audio_pb2.AUDIO_ENCODING_MULAW,
+                 audio_pb2.AUDIO_ENCODING_ALAW)
 MAX_MESSAGE_AUDIO_BYTES = 64 * 1024
 # Chunks send() may queue before it blocks; gRPC flow control holds the rest back.
 MAX_QUEUED_CHUNKS = 64
@@ -35,7 +37,7 @@ _POLL_S = 0.1
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """What a stream is told in its first message; zero values take the server's defaults."""
+    """What a stream is told in its first message; None takes the server's default."""
 
     sample_rate_hz: int = 16000
     encoding: int = audio_pb2.AUDIO_ENCODING_LINEAR16
@@ -44,14 +46,14 @@ class StreamSettings:
     language: str = ""
     words: bool = False
     interim_results: bool = False
-    interim_interval_ms: int = 0
+    interim_interval_ms: int | None = None
     single_utterance: bool = False
     endpointing: recognizer_pb2.EndpointingConfig = field(
         default_factory=recognizer_pb2.EndpointingConfig)
 
     def __post_init__(self) -> None:
-        if self.encoding not in (audio_pb2.AUDIO_ENCODING_LINEAR16, audio_pb2.AUDIO_ENCODING_MULAW):
-            raise ValueError("a stream's encoding must be LINEAR16 or MULAW")
+        if self.encoding not in RAW_ENCODINGS:
+            raise ValueError("a stream's encoding must be LINEAR16, MULAW or ALAW")
         if self.sample_rate_hz <= 0 or self.channels <= 0:
             raise ValueError("sample_rate_hz and channels must be > 0")
 
@@ -63,7 +65,7 @@ class StreamSettings:
                 language_code=self.language, enable_word_time_offsets=self.words,
             ),
             interim_results=self.interim_results,
-            interim_interval_ms=self.interim_interval_ms,
+            interim_interval_ms=self.interim_interval_ms,  # None leaves it unset
             single_utterance=self.single_utterance,
             endpointing=self.endpointing,
         )

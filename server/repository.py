@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -10,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voxserve.server.errors import ModelLoadError, ModelNotFound
+from voxserve.server.errors import InvalidArgument, ModelLoadError, ModelNotFound
+from voxserve.server.language import normalize_language_code
 from voxserve.server.runtime import RuntimeOptions, uses_cuda
 
 log = logging.getLogger("voxserve.repository")
@@ -34,12 +36,39 @@ class ModelRepository:
     default_voice: str = ""
     families: dict[str, str] = field(default_factory=dict)
     load_time_s: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)  # see model_version()
 
     def recognizer(self, name: str = "") -> Any:
         return _pick(self.recognizers, name or self.default_recognizer, "recognizer model")
 
-    def voice(self, name: str = "") -> Any:
-        return _pick(self.voices, name or self.default_voice, "voice")
+    def voice(self, name: str = "", language_code: str = "") -> Any:
+        """The named voice (or the default), or with no name the voice for `language_code`:
+        the default voice when it speaks it, else the first by name that does."""
+        if name or not language_code:
+            voice = _pick(self.voices, name or self.default_voice, "voice")
+            if language_code and not _speaks(voice, language_code):
+                raise InvalidArgument(
+                    f"voice {voice.info.name!r} speaks {', '.join(voice.info.language_codes)},"
+                    f" not config.language_code {language_code!r}"
+                )
+            return voice
+        candidates = [self.default_voice, *sorted(self.voices)]
+        for candidate in candidates:
+            if candidate in self.voices and _speaks(self.voices[candidate], language_code):
+                return self.voices[candidate]
+        raise ModelNotFound(f"no voice speaks config.language_code {language_code!r}")
+
+
+def _speaks(voice: Any, language_code: str) -> bool:
+    """A voice speaks a tag when their languages match and, where the tag names a region,
+    its region matches too ("en" and "en-US" are spoken by an en-US voice, "en-GB" is not)."""
+    wanted = normalize_language_code(language_code, "config.language_code")
+    for code in voice.info.language_codes:
+        spoken = normalize_language_code(code)
+        same = spoken.split("-")[0] == wanted.split("-")[0]
+        if wanted == spoken or same and ("-" not in wanted or "-" not in spoken):
+            return True
+    return False
 
 
 def _pick(models: dict[str, Any], name: str, what: str) -> Any:
@@ -71,6 +100,16 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         if not (folder / name).is_file():
             raise ModelLoadError(f"{path}: {role} file {name!r} is missing")
     return manifest
+
+
+def model_version(folder: Path, manifest: dict[str, Any]) -> str:
+    """The manifest's "version", else "sha256:" and 12 hex digits of its manifest.json: the
+    manifest names the files and records the export's checks, so a new export changes it."""
+    version = manifest.get("version")
+    if isinstance(version, str) and version:
+        return version
+    digest = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    return f"sha256:{digest[:12]}"
 
 
 # The graphs served on CPU when the operator names none, where a model was exported with them:
@@ -113,6 +152,7 @@ def load_repository(
     loaded: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
     load_time_s: dict[str, float] = {}
     families: dict[str, str] = {}
+    versions: dict[str, str] = {}
     # Dot-folders are exports in progress (written there, renamed into place when complete).
     folders = (
         p for p in models_dir.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()
@@ -126,6 +166,7 @@ def load_repository(
                  manifest.get("variant") or "float32", folder, load_time_s[manifest["name"]])
         loaded[manifest["kind"]][manifest["name"]] = engine
         families[manifest["name"]] = manifest["family"]
+        versions[manifest["name"]] = model_version(folder, manifest)
     recognizers, voices = loaded["recognizer"], loaded["voice"]
     if not recognizers and not voices:
         raise ModelLoadError(
@@ -138,6 +179,7 @@ def load_repository(
         default_voice=_default(voices, default_voice, "voice"),
         families=families,
         load_time_s=load_time_s,
+        versions=versions,
     )
 
 

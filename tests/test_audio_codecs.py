@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from voxserve.server.audio.codecs import (
+    alaw_to_float,
+    float_to_alaw,
     float_to_mulaw,
     float_to_pcm16,
     mix_to_mono,
@@ -26,6 +28,40 @@ PCM_OUT = [-32124, -16764, -15996, -8, 0, 32124, 16764, 8, 0]
 
 def _pcm(values: list[int]) -> np.ndarray:
     return np.array(values, dtype=np.float32) / 32768
+
+
+# A-law by the same g711.c (linear2alaw of PCM_IN, alaw2linear of ALAW_CODES_IN), as CPython's
+# audioop gives them.
+ALAW_OUT = [0x2A, 0x2A, 0x2A, 0x7A, 0x57, 0x54, 0x55, 0x55, 0xD5, 0xD5, 0xD5, 0xD4, 0xD7,
+            0xFA, 0xAA, 0xAA, 0xAA]
+ALAW_CODES_IN = [0x00, 0x2A, 0x55, 0x80, 0xAA, 0xD5, 0xFF]
+ALAW_PCM_OUT = [-5504, -32256, -8, 5504, 32256, 8, 848]
+
+
+def test_alaw_encode_matches_g711_reference_values() -> None:
+    assert list(float_to_alaw(_pcm(PCM_IN))) == ALAW_OUT
+
+
+def test_alaw_decode_matches_g711_reference_values() -> None:
+    decoded = alaw_to_float(bytes(ALAW_CODES_IN))
+    assert decoded.dtype == np.float32
+    assert (decoded * 32768).astype(np.int32).tolist() == ALAW_PCM_OUT
+
+
+def test_every_alaw_code_survives_decode_then_encode() -> None:
+    codes = bytes(range(256))
+    assert float_to_alaw(alaw_to_float(codes)) == codes
+
+
+def test_alaw_matches_audioop_on_every_16_bit_value() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        audioop = pytest.importorskip("audioop")  # in the standard library until Python 3.13
+    pcm = np.arange(-32768, 32768, dtype=np.int32)
+    assert float_to_alaw(pcm.astype(np.float32) / 32768) == audioop.lin2alaw(
+        pcm.astype("<i2").tobytes(), 2)
+    codes = bytes(range(256))
+    assert (alaw_to_float(codes) * 32768).astype("<i2").tobytes() == audioop.alaw2lin(codes, 2)
 
 
 def test_mulaw_encode_matches_g711_reference_values() -> None:

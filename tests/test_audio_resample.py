@@ -113,5 +113,5 @@ def test_stream_decoder_validates_its_layout() -> None:
         StreamDecoder("linear16", 7999, 1)
     with pytest.raises(InvalidAudio, match="audio_channel_count must be 1 to 8"):
         StreamDecoder("mulaw", 8000, 0)
-    with pytest.raises(InvalidAudio, match="must be LINEAR16 or MULAW"):
+    with pytest.raises(InvalidAudio, match="must be LINEAR16, MULAW or ALAW"):
         StreamDecoder("wav", 16000, 1)

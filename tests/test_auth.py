@@ -165,7 +165,7 @@ async def test_refused_before_the_audio_is_read() -> None:
     # 1 MiB of audio is past this server's message limit (128 KiB + 64 KiB): a server that read
     # the request would answer RESOURCE_EXHAUSTED; the refusal comes first, without reading it.
     config = _config(max_audio_bytes=128 * 1024, max_message_audio_bytes=64 * 1024)
-    request = recognizer_pb2.RecognizeRequest(audio=bytes(1024 * 1024))
+    request = recognizer_pb2.RecognizeRequest(audio_content=bytes(1024 * 1024))
     async with serving(config) as server:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = recognizer_pb2_grpc.RecognizerStub(channel)

@@ -113,7 +113,7 @@ async def test_request_limits_and_auth_are_not_retried() -> None:
 
                 def attempt(connection: Connection, timeout_s: float | None) -> object:
                     tries.append(connection.target)
-                    request = recognizer_pb2.RecognizeRequest(audio=audio)
+                    request = recognizer_pb2.RecognizeRequest(audio_content=audio)
                     return connection.recognizer.Recognize(request, timeout=timeout_s,
                                                            metadata=options.metadata())
 

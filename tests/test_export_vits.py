@@ -378,7 +378,7 @@ def test_exported_voices_load_and_speak_in_the_server_engine(
     """The repository loader reads the manifests and PiperVoice speaks through the graphs."""
     solo = load_engine(single["out"], read_manifest(single["out"]), ONE_THREAD)
     assert (solo.info.name, solo.info.sample_rate_hz, solo.info.language_codes) == (
-        "tiny-voice", SAMPLE_RATE_HZ, ("en_US",))
+        "tiny-voice", SAMPLE_RATE_HZ, ("en-US",))
     audio = solo.synthesize("Hello world.", SynthesisOptions(sentence_silence_s=0.0))
     assert audio.dtype == np.float32 and audio.size > 0 and audio.size % HOP == 0
     assert np.isfinite(audio).all()

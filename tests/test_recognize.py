@@ -94,15 +94,17 @@ def test_long_recording_is_not_truncated(client: VoxClient) -> None:
         (b"", None, "empty"),
         (wav_bytes(silence(1.0))[:30], None, "WAV header is truncated or corrupt"),
         (b"hello world, not audio at all", None, "must be a recording in a known format"),
-        (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(
-            encoding=audio_pb2.AUDIO_ENCODING_FLAC), "FLAC"),
+        (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(sample_rate_hz=0),
+         "config.sample_rate_hz must be 8000 to 48000, not 0"),
+        (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(encoding=99),
+         "config.encoding 99 is unknown"),
         (b"\x00\x01\x02", recognizer_pb2.RecognitionConfig(
             encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000), "even byte count"),
         (b"\x00\x00" * 100, recognizer_pb2.RecognitionConfig(
             encoding=audio_pb2.AUDIO_ENCODING_LINEAR16), "sample_rate_hz"),
     ],
-    ids=["empty", "truncated-header", "not-audio", "declared-flac-got-wav", "odd-bytes",
-         "no-rate"],
+    ids=["empty", "truncated-header", "not-audio", "explicit-zero-rate", "unknown-encoding",
+         "odd-bytes", "no-rate"],
 )
 def test_bad_audio_is_invalid_argument(
     client: VoxClient, audio: bytes, config: recognizer_pb2.RecognitionConfig | None, message: str

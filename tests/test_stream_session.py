@@ -169,7 +169,8 @@ def test_single_utterance_stops_after_the_first_final(speech: np.ndarray) -> Non
                                           EndOfSingleUtterance]
     end = actions[3]
     assert isinstance(end, EndOfSingleUtterance)
-    assert (end.utterance_index, end.offset_s) == (0, actions[1].end_s)  # type: ignore[union-attr]
+    # at the end of the speech, as SPEECH_ENDED
+    assert (end.utterance_index, end.offset_s) == (0, actions[1].offset_s)  # type: ignore[union-attr]
     assert session.done
     assert session.push(bytes(3200)) == []
     assert session.finish() == []
@@ -241,8 +242,12 @@ def test_results_carry_stream_offsets_stability_and_confidence() -> None:
             False, 2, 3.0, end_s)
         assert result.words == ()
         stabilities.append(result.stability)
-    # Shares of each interim's words that the previous interim had, in place.
-    assert stabilities == [0.0, 2 / 3, 1 / 4, 0.0]
+        assert result.confidence == (pytest.approx(math.exp(-0.2)) if result.text else 0.0)
+    # The likelihood that the text stays: words the previous interim held in place count as
+    # settled (1), newer words count with the interim's confidence, exp(-0.2); the first
+    # interim has nothing to compare, so its stability is its confidence; an empty one 0.
+    p = math.exp(-0.2)
+    assert stabilities == pytest.approx([p, (2 + p) / 3, (1 + 3 * p) / 4, 0.0])
     final_request = FinalRequest(2, audio, 3.0, 5.0)
     final = session.result(final_request, session.transcribe(final_request))
     assert (final.text, final.is_final, final.stability, final.language) == (
@@ -263,7 +268,8 @@ def test_empty_transcript_has_zero_confidence() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"encoding": "wav"}, "config.encoding must be LINEAR16 or MULAW for StreamingRecognize"),
+        ({"encoding": "wav"},
+         "config.encoding must be LINEAR16, MULAW or ALAW for StreamingRecognize"),
         ({"encoding": "unspecified"}, "not UNSPECIFIED"),
         ({"sample_rate_hz": 4000}, "sample_rate_hz must be 8000 to 48000"),
         ({"sample_rate_hz": 0}, "sample_rate_hz must be 8000 to 48000"),

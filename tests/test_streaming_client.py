@@ -141,8 +141,8 @@ def test_server_errors_are_raised(client: VoxClient) -> None:
             list(stream)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "sample_rate_hz" in (caught.value.details() or "")
-    with pytest.raises(ValueError, match="LINEAR16 or MULAW"):
-        StreamSettings(encoding=audio_pb2.AUDIO_ENCODING_WAV)
+    with pytest.raises(ValueError, match="LINEAR16, MULAW or ALAW"):
+        StreamSettings(encoding=audio_pb2.AUDIO_ENCODING_UNSPECIFIED)
 
 
 async def test_async_stream_send_and_close(server: ServerProcess,

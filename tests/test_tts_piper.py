@@ -93,7 +93,7 @@ def tiny_voice(folder: Path, speakers: int, **piper: Any) -> PiperVoice:
 
 def test_info_describes_the_voice(joe: PiperVoice) -> None:
     assert joe.info.name == "en_US-joe-medium"
-    assert joe.info.language_codes == ("en_US",)
+    assert joe.info.language_codes == ("en-US",)
     assert joe.info.sample_rate_hz == RATE_HZ
     assert joe.info.speakers == ()
     assert joe.info.execution_provider == "CPUExecutionProvider"

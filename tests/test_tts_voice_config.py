@@ -29,7 +29,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_joe_config_reads_with_its_defaults(folder: Path) -> None:
     config = VoiceConfig.from_manifest(folder, manifest(JOE, description="Joe"))
-    assert (config.name, config.description, config.language_codes) == ("v", "Joe", ("en_US",))
+    assert (config.name, config.description, config.language_codes) == ("v", "Joe", ("en-US",))
     assert (config.sample_rate_hz, config.espeak_voice, config.num_speakers) == (22050, "en-us", 1)
     assert (config.noise_scale, config.length_scale, config.noise_w) == (0.667, 1.0, 0.8)
     assert config.speakers == ()

@@ -45,11 +45,12 @@ class WindowResult:
     """Sampled tokens of one window (no sot sequence, no eot) and their scores."""
 
     tokens: tuple[int, ...]
-    avg_logprob: float
+    avg_logprob: float  # of the tokens and the closing eot (whisper's window score)
     no_speech_prob: float
     compression_ratio: float
     temperature: float
     looped: bool  # stopped by the token budget, not by <|endoftext|>
+    token_logprobs: tuple[float, ...] = ()  # log probability of each token in `tokens`
 
 
 def compression_ratio(text: str) -> float:
@@ -166,6 +167,11 @@ class GreedyDecoder:
         self.looped = False
 
     @property
+    def token_logprobs(self) -> tuple[float, ...]:
+        """Log probability of each kept token, in the order of `tokens`."""
+        return tuple(self._logprobs)
+
+    @property
     def sum_logprob(self) -> float:
         """Log probability of the kept tokens and of the closing eot (whisper's score)."""
         return float(sum(self._logprobs)) + self._eot_logprob
@@ -230,6 +236,7 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         compression_ratio=compression_ratio(tokenizer.decode(list(tokens))),
         temperature=request.temperature,
         looped=decoder.looped,
+        token_logprobs=decoder.token_logprobs,
     )
 
 

@@ -19,6 +19,7 @@ class DraftSegment:
     end_s: float
     tokens: list[int]
     words: list[Word] = field(default_factory=list)
+    first_token: int = 0  # index of tokens[0] in the window's tokens (for their scores)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def split_window(tokens: list[int], timestamp_begin: int, seek: int,
                 start_s=offset_s + (part[0] - timestamp_begin) * TIME_PRECISION_S,
                 end_s=offset_s + (part[-1] - timestamp_begin) * TIME_PRECISION_S,
                 tokens=part,
+                first_token=last,
             )
         )
         last = cut

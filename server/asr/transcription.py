@@ -231,6 +231,19 @@ class Transcription:
             drafts, alignment, window.seek / FRAMES_PER_SECOND, eot, self._last_speech_s
         )
 
+    def _segment_logprob(self, draft: DraftSegment, result: WindowResult) -> float:
+        """Mean log probability of the segment's own text tokens (its confidence, not the
+        window's); the window's score when the tokens' scores are not at hand."""
+        first = draft.first_token
+        scores = result.token_logprobs[first : first + len(draft.tokens)]
+        if len(scores) != len(draft.tokens) or tuple(draft.tokens) != result.tokens[
+            first : first + len(draft.tokens)
+        ]:
+            return result.avg_logprob
+        eot = self._config.special.eot
+        text = [score for token, score in zip(draft.tokens, scores, strict=True) if token < eot]
+        return sum(text) / len(text) if text else result.avg_logprob
+
     def _freeze(self, draft: DraftSegment, result: WindowResult) -> Segment:
         words = tuple(
             Word(w.word.strip(), round(w.start_s, 3), round(w.end_s, 3), w.probability)
@@ -241,7 +254,7 @@ class Transcription:
             start_s=round(draft.start_s, 3),
             end_s=round(draft.end_s, 3),
             text=self._text(draft),
-            avg_logprob=result.avg_logprob,
+            avg_logprob=self._segment_logprob(draft, result),
             no_speech_prob=result.no_speech_prob,
             words=words,
         )

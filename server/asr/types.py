@@ -59,8 +59,8 @@ class Segment:
     start_s: float
     end_s: float
     text: str
-    avg_logprob: float
-    no_speech_prob: float
+    avg_logprob: float  # mean log probability of this segment's own text tokens
+    no_speech_prob: float  # of the window the segment was decoded in
     words: tuple[Word, ...] = ()
 
 

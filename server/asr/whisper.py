@@ -15,6 +15,7 @@ from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.asr.transcription import SILENCE_RMS, Transcription, rms
 from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcript
 from voxserve.server.errors import InvalidArgument, InvalidAudio, ModelLoadError
+from voxserve.server.language import primary_subtag
 from voxserve.server.runtime import RuntimeOptions
 
 # The variant name of the exporter's default float32 graphs (the manifest's "files").
@@ -125,7 +126,7 @@ def _primary_language(code: str | None) -> str | None:
     """"en-US", "EN" or "en_us" -> "en": Whisper knows languages, not regions."""
     if code is None:
         return None
-    return code.strip().lower().replace("_", "-").split("-")[0]
+    return primary_subtag(code)
 
 
 def _check_audio(audio: np.ndarray) -> None:

@@ -9,13 +9,19 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-from voxserve.server.audio.codecs import BytesLike, mix_to_mono, mulaw_to_float, pcm16_to_float
+from voxserve.server.audio.codecs import (
+    BytesLike,
+    alaw_to_float,
+    mix_to_mono,
+    mulaw_to_float,
+    pcm16_to_float,
+)
 from voxserve.server.audio.compressed import decode_compressed
 from voxserve.server.audio.resample import TARGET_RATE_HZ, StreamResampler, resample
 from voxserve.server.errors import InvalidArgument, InvalidAudio, LimitExceeded
 
-ENCODINGS = ("unspecified", "linear16", "mulaw", "wav", "flac")
-RAW_ENCODINGS = ("linear16", "mulaw")
+ENCODINGS = ("unspecified", "linear16", "mulaw", "alaw", "wav", "flac")
+RAW_ENCODINGS = ("linear16", "mulaw", "alaw")
 MIN_RATE_HZ = 8000
 MAX_RATE_HZ = 48000
 MAX_CHANNELS = 8
@@ -23,10 +29,11 @@ MAX_CHANNELS = 8
 _WAV_HEADER_BYTES = 44
 _FLAC_STREAMINFO_END = 42  # "fLaC" + 4-byte block header + 34-byte STREAMINFO
 _READ_BLOCK_FRAMES = 1 << 16
-_BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1}
+_BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
 _RAW_DECODERS: dict[str, Callable[[BytesLike], np.ndarray]] = {
     "linear16": pcm16_to_float,
     "mulaw": mulaw_to_float,
+    "alaw": alaw_to_float,
 }
 # Containers told apart by their first bytes; only signatures of 4+ bytes, so that raw PCM
 # never matches by chance.
@@ -57,8 +64,9 @@ _NOT_AUDIO: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("a gzip archive", lambda d: d[:2] == b"\x1f\x8b"),
 )
 _NAMES = {
-    "linear16": "LINEAR16", "mulaw": "MULAW", "wav": "WAV", "flac": "FLAC", "ogg": "Ogg",
-    "aiff": "AIFF", "webm": "WebM/Matroska", "mp4": "MP4/M4A", "mp3": "MP3", "aac": "AAC (ADTS)",
+    "linear16": "LINEAR16", "mulaw": "MULAW", "alaw": "ALAW", "wav": "WAV", "flac": "FLAC",
+    "ogg": "Ogg", "aiff": "AIFF", "webm": "WebM/Matroska", "mp4": "MP4/M4A", "mp3": "MP3",
+    "aac": "AAC (ADTS)",
 }
 # Read by libsndfile (exact header checks and messages); the rest by FFmpeg through PyAV.
 _SOUNDFILE_CONTAINERS = ("wav", "flac")
@@ -104,7 +112,9 @@ def sniff_recording(data: bytes) -> str | None:
 def check_raw_format(encoding: str, sample_rate_hz: int, channels: int) -> None:
     """Raise InvalidAudio naming the field unless this is a raw layout the server reads."""
     if encoding not in RAW_ENCODINGS:
-        raise InvalidAudio(f"encoding must be LINEAR16 or MULAW for raw audio, not {encoding}")
+        raise InvalidAudio(
+            f"encoding must be LINEAR16, MULAW or ALAW for raw audio, not {encoding}"
+        )
     if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
         raise InvalidAudio(
             f"sample_rate_hz must be {MIN_RATE_HZ} to {MAX_RATE_HZ} for {_NAMES[encoding]} audio,"
@@ -112,7 +122,7 @@ def check_raw_format(encoding: str, sample_rate_hz: int, channels: int) -> None:
         )
     if not 1 <= channels <= MAX_CHANNELS:
         raise InvalidAudio(
-            f"audio_channel_count must be 1 to {MAX_CHANNELS} (0 means 1), not {channels}"
+            f"audio_channel_count must be 1 to {MAX_CHANNELS} (unset means 1), not {channels}"
         )
 
 
@@ -134,8 +144,8 @@ def decode_recording(
     """
     if encoding not in ENCODINGS:
         raise InvalidArgument(
-            f"unsupported audio encoding ({encoding}); use LINEAR16, MULAW, WAV, FLAC or"
-            " UNSPECIFIED"
+            f"unsupported audio encoding ({encoding}); use LINEAR16, MULAW, ALAW or"
+            " UNSPECIFIED (a WAV or FLAC file)"
         )
     if not data:
         raise InvalidAudio("audio is empty")
@@ -147,7 +157,7 @@ def decode_recording(
             raise InvalidAudio(
                 "audio with UNSPECIFIED encoding must be a recording in a known format (WAV, FLAC,"
                 f" MP3, AAC/M4A, Ogg Vorbis or Opus, WebM, AIFF), not {_unknown(data)};"
-                " declare LINEAR16 or MULAW for raw samples"
+                " declare LINEAR16, MULAW or ALAW for raw samples"
             )
         container = found
     else:

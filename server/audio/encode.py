@@ -1,4 +1,4 @@
-"""Encoding synthesized audio for the wire: LINEAR16, WAV or mu-law, at the requested rate."""
+"""Synthesized audio for the wire: LINEAR16, WAV, mu-law or A-law, at the requested rate."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import wave
 
 import numpy as np
 
-from voxserve.server.audio.codecs import float_to_mulaw, float_to_pcm16
+from voxserve.server.audio.codecs import float_to_alaw, float_to_mulaw, float_to_pcm16
 from voxserve.server.errors import InvalidArgument
 
-OUTPUT_ENCODINGS = ("linear16", "wav", "mulaw")
+OUTPUT_ENCODINGS = ("linear16", "wav", "mulaw", "alaw")
 MIN_RATE_HZ, MAX_RATE_HZ = 8000, 48000
 
 
 def check_output(encoding: str, sample_rate_hz: int) -> None:
     if encoding not in OUTPUT_ENCODINGS:
         raise InvalidArgument(
-            f"output encoding {encoding} is not supported; use LINEAR16, WAV or MULAW"
+            f"output encoding {encoding} is not supported; use LINEAR16, MULAW or ALAW"
         )
     if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
         raise InvalidArgument(
@@ -41,8 +41,10 @@ def encode(samples: np.ndarray, encoding: str, sample_rate_hz: int) -> bytes:
         return wav_bytes(samples, sample_rate_hz)
     if encoding == "mulaw":
         return float_to_mulaw(samples)
+    if encoding == "alaw":
+        return float_to_alaw(samples)
     return float_to_pcm16(samples)
 
 
 def bytes_per_sample(encoding: str) -> int:
-    return 1 if encoding == "mulaw" else 2
+    return 1 if encoding in ("mulaw", "alaw") else 2

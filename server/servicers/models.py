@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 
+from voxserve.server.errors import InvalidArgument
 from voxserve.server.state import ServerState
 from voxserve.server.status import rpc
 from voxserve.v1 import models_pb2, models_pb2_grpc
@@ -20,23 +21,39 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
         self, request: models_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> models_pb2.ListModelsResponse:
         repo = self._state.repository
+        if request.kind not in models_pb2.ModelKind.values():
+            raise InvalidArgument(f"kind {request.kind} is unknown; use RECOGNIZER or VOICE")
         models = []
         if request.kind in (models_pb2.MODEL_KIND_UNSPECIFIED, models_pb2.MODEL_KIND_RECOGNIZER):
             models += [
                 _model_info(engine.info, models_pb2.MODEL_KIND_RECOGNIZER, repo.families[name],
-                            name == repo.default_recognizer)
+                            name == repo.default_recognizer, repo.versions.get(name, ""))
                 for name, engine in sorted(repo.recognizers.items())
             ]
         if request.kind in (models_pb2.MODEL_KIND_UNSPECIFIED, models_pb2.MODEL_KIND_VOICE):
             models += [
                 _model_info(engine.info, models_pb2.MODEL_KIND_VOICE, repo.families[name],
-                            name == repo.default_voice)
+                            name == repo.default_voice, repo.versions.get(name, ""))
                 for name, engine in sorted(repo.voices.items())
             ]
         return models_pb2.ListModelsResponse(models=models)
 
 
-def _model_info(info: Any, kind: int, family: str, is_default: bool) -> models_pb2.ModelInfo:
+def _capabilities(info: Any, kind: int) -> models_pb2.ModelCapabilities:
+    if kind == models_pb2.MODEL_KIND_RECOGNIZER:
+        # Every recognizer streams and times words; multilingual Whisper weights detect the
+        # language and were trained to translate into English (the .en ones neither).
+        return models_pb2.ModelCapabilities(
+            streaming_recognition=True, word_time_offsets=True,
+            language_detection=info.multilingual, translation=info.multilingual,
+        )
+    return models_pb2.ModelCapabilities(
+        streaming_synthesis=True, multiple_speakers=bool(getattr(info, "speakers", ())),
+    )
+
+
+def _model_info(info: Any, kind: int, family: str, is_default: bool, version: str
+                ) -> models_pb2.ModelInfo:
     speakers = [models_pb2.Speaker(id=i, name=name) for i, name in getattr(info, "speakers", ())]
     return models_pb2.ModelInfo(
         name=info.name,
@@ -48,4 +65,7 @@ def _model_info(info: Any, kind: int, family: str, is_default: bool) -> models_p
         is_default=is_default,
         description=info.description,
         execution_provider=info.execution_provider,
+        version=version,
+        capabilities=_capabilities(info, kind),
+        variant=getattr(info, "variant", "float32"),
     )

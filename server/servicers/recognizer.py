@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -16,6 +17,7 @@ from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
 from voxserve.server.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
+from voxserve.server.language import primary_subtag
 from voxserve.server.servicers.streaming import (
     InterimBudget,
     LiveStream,
@@ -39,8 +41,7 @@ ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_UNSPECIFIED: "unspecified",
     audio_pb2.AUDIO_ENCODING_LINEAR16: "linear16",
     audio_pb2.AUDIO_ENCODING_MULAW: "mulaw",
-    audio_pb2.AUDIO_ENCODING_WAV: "wav",
-    audio_pb2.AUDIO_ENCODING_FLAC: "flac",
+    audio_pb2.AUDIO_ENCODING_ALAW: "alaw",
 }
 DETECTORS = {
     recognizer_pb2.VOICE_ACTIVITY_DETECTOR_WEBRTC: "webrtc",
@@ -56,17 +57,45 @@ NO_AUDIO = np.zeros(0, dtype=np.float32)
 
 
 def encoding_name(encoding: int) -> str:
-    # Unknown enum numbers (a newer client) fall through to the decoder's own error.
-    return ENCODINGS.get(encoding, f"unknown encoding {encoding}")
+    try:
+        return ENCODINGS[encoding]
+    except KeyError:  # a number this server does not know (a newer client's)
+        raise InvalidArgument(
+            f"config.encoding {encoding} is unknown; use LINEAR16, MULAW or ALAW, or leave it"
+            " unset for a WAV or FLAC file"
+        ) from None
 
 
 def ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
+def sample_rate_hz(config: recognizer_pb2.RecognitionConfig) -> int:
+    """The declared rate; 0 (unset) lets a file's header say. A set value must be a rate."""
+    if not config.HasField("sample_rate_hz"):
+        return 0
+    if config.sample_rate_hz <= 0:
+        raise InvalidArgument(
+            f"config.sample_rate_hz must be 8000 to 48000, not {config.sample_rate_hz}"
+        )
+    return config.sample_rate_hz
+
+
+def channel_count(config: recognizer_pb2.RecognitionConfig) -> int:
+    """The declared channel count; 0 (unset) means 1 for raw audio, the header's for files."""
+    if not config.HasField("audio_channel_count"):
+        return 0
+    if config.audio_channel_count <= 0:
+        raise InvalidArgument(
+            f"config.audio_channel_count must be 1 to 8, not {config.audio_channel_count}"
+        )
+    return config.audio_channel_count
+
+
 def transcribe_options(config: recognizer_pb2.RecognitionConfig) -> TranscribeOptions:
     return TranscribeOptions(
-        language=config.language_code.strip() or None,
+        language=(primary_subtag(config.language_code, "config.language_code")
+                  if config.language_code.strip() else None),
         word_timestamps=config.enable_word_time_offsets,
     )
 
@@ -76,7 +105,7 @@ def words_pb(segment_words: tuple[Word, ...], offset_s: float = 0.0
     return [
         recognizer_pb2.WordInfo(
             word=w.word.strip(), start_offset_ms=ms(offset_s + w.start_s),
-            end_offset_ms=ms(offset_s + w.end_s), probability=w.probability,
+            end_offset_ms=ms(offset_s + w.end_s), confidence=w.probability,
         )
         for w in segment_words
     ]
@@ -105,29 +134,31 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
 
 def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
                    server: ServerConfig) -> StreamOptions:
-    """A stream's settings: the client's, with zero or unset fields taken from the server."""
+    """A stream's settings: the client's, with unset fields taken from the server."""
     config, endpointing = streaming.config, streaming.endpointing
     defaults = EndpointingOptions()
     return StreamOptions(
         encoding=encoding_name(config.encoding),
-        sample_rate_hz=config.sample_rate_hz,
-        channels=config.audio_channel_count or 1,
+        sample_rate_hz=sample_rate_hz(config),
+        channels=channel_count(config) or 1,
         interim_results=streaming.interim_results,
-        interim_interval_ms=streaming.interim_interval_ms or server.interim_interval_ms,
+        interim_interval_ms=_or(streaming, "interim_interval_ms", server.interim_interval_ms),
         single_utterance=streaming.single_utterance,
         endpointing=EndpointingOptions(
             detector=detector_name(endpointing.detector, server.vad),
-            vad_aggressiveness=(endpointing.vad_aggressiveness
-                                if endpointing.HasField("vad_aggressiveness")
-                                else server.vad_aggressiveness),
-            min_silence_ms=endpointing.min_silence_ms or defaults.min_silence_ms,
-            speech_pad_ms=(endpointing.speech_pad_ms if endpointing.HasField("speech_pad_ms")
-                           else defaults.speech_pad_ms),
-            max_utterance_ms=endpointing.max_utterance_ms or defaults.max_utterance_ms,
-            min_speech_ms=endpointing.min_speech_ms or defaults.min_speech_ms,
+            vad_aggressiveness=_or(endpointing, "vad_aggressiveness", server.vad_aggressiveness),
+            min_silence_ms=_or(endpointing, "min_silence_ms", defaults.min_silence_ms),
+            speech_pad_ms=_or(endpointing, "speech_pad_ms", defaults.speech_pad_ms),
+            max_utterance_ms=_or(endpointing, "max_utterance_ms", defaults.max_utterance_ms),
+            min_speech_ms=_or(endpointing, "min_speech_ms", defaults.min_speech_ms),
         ),
         transcribe=transcribe_options(config),
     )
+
+
+def _or(message: Any, name: str, default: int) -> int:
+    """An optional field's value when set, else the default (explicit presence, docs/api.md)."""
+    return int(getattr(message, name)) if message.HasField(name) else default
 
 
 def detector_name(detector: int, server_default: str) -> str:
@@ -220,17 +251,18 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self, request: recognizer_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
     ) -> recognizer_pb2.RecognizeResponse:
         config = request.config
-        if len(request.audio) > self._config.max_audio_bytes:
+        if len(request.audio_content) > self._config.max_audio_bytes:
             raise LimitExceeded(
-                f"audio is {len(request.audio)} bytes; the limit is {self._config.max_audio_bytes}"
+                f"audio_content is {len(request.audio_content)} bytes; the limit is"
+                f" {self._config.max_audio_bytes}"
                 " bytes (--max-audio-bytes); stream longer recordings with StreamingRecognize"
             )
         recognizer = self._state.repository.recognizer(config.model)
         options = transcribe_options(config)
         with self._admission.slot():
             audio = await self._pool.run(
-                decode_recording, request.audio, encoding_name(config.encoding),
-                config.sample_rate_hz, config.audio_channel_count,
+                decode_recording, request.audio_content, encoding_name(config.encoding),
+                sample_rate_hz(config), channel_count(config),
                 max_duration_s=self._config.max_stream_duration_s,
             )
             transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)

@@ -54,7 +54,7 @@ log = logging.getLogger("voxserve.streaming")
 # holds at most max_utterance_ms of audio (20 s = 1.25 MiB of float32 by default), so this
 # bounds a stream's queued audio to a few MiB; interims never queue (only the newest is kept).
 FEED_CAPACITY = 8
-_BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1}
+_BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
 
 Outcome: TypeAlias = SpeechStarted | SpeechEnded | EndOfSingleUtterance | StreamResult
 

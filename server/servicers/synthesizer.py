@@ -23,13 +23,15 @@ from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
 ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_UNSPECIFIED: "linear16",
     audio_pb2.AUDIO_ENCODING_LINEAR16: "linear16",
-    audio_pb2.AUDIO_ENCODING_WAV: "wav",
     audio_pb2.AUDIO_ENCODING_MULAW: "mulaw",
+    audio_pb2.AUDIO_ENCODING_ALAW: "alaw",
 }
-ENCODING_ENUMS = {
-    "linear16": audio_pb2.AUDIO_ENCODING_LINEAR16,
-    "wav": audio_pb2.AUDIO_ENCODING_WAV,
-    "mulaw": audio_pb2.AUDIO_ENCODING_MULAW,
+# The encoder's output names -> (sample codec, container) on the wire.
+WIRE_FORMATS = {
+    "linear16": (audio_pb2.AUDIO_ENCODING_LINEAR16, audio_pb2.AUDIO_CONTAINER_UNSPECIFIED),
+    "mulaw": (audio_pb2.AUDIO_ENCODING_MULAW, audio_pb2.AUDIO_CONTAINER_UNSPECIFIED),
+    "alaw": (audio_pb2.AUDIO_ENCODING_ALAW, audio_pb2.AUDIO_CONTAINER_UNSPECIFIED),
+    "wav": (audio_pb2.AUDIO_ENCODING_LINEAR16, audio_pb2.AUDIO_CONTAINER_WAV),
 }
 DEFAULT_SENTENCE_SILENCE_MS = 200
 
@@ -47,18 +49,30 @@ def check_text(text: str, limit_bytes: int, flag: str) -> None:
 
 
 def output_encoding(config: synthesizer_pb2.SynthesisConfig, streaming: bool) -> str:
+    """The encoder's name for the requested codec and container ("linear16", "wav", ...)."""
     name = ENCODINGS.get(config.encoding)
-    if name is None or (streaming and name == "wav"):
-        allowed = "LINEAR16 or MULAW" if streaming else "LINEAR16, WAV or MULAW"
-        known = config.encoding in audio_pb2.AudioEncoding.values()
-        label = audio_pb2.AudioEncoding.Name(config.encoding) if known else str(config.encoding)
-        raise InvalidArgument(f"encoding {label} is not an output encoding here; use {allowed}")
-    return name
+    if name is None:
+        raise InvalidArgument(
+            f"config.encoding {config.encoding} is unknown; use LINEAR16, MULAW or ALAW"
+        )
+    if config.container == audio_pb2.AUDIO_CONTAINER_UNSPECIFIED:
+        return name
+    if config.container != audio_pb2.AUDIO_CONTAINER_WAV:
+        raise InvalidArgument(f"config.container {config.container} is unknown; use WAV or unset")
+    if streaming:
+        raise InvalidArgument(
+            "config.container WAV is for Synthesize; StreamingSynthesize sends raw samples"
+        )
+    if name != "linear16":
+        raise InvalidArgument(
+            "config.container WAV holds LINEAR16 samples; leave config.encoding unset or LINEAR16"
+        )
+    return "wav"
 
 
 def synthesis_options(config: synthesizer_pb2.SynthesisConfig, default_length_scale: float
                       ) -> SynthesisOptions:
-    rate = config.speaking_rate or 1.0
+    rate = config.speaking_rate if config.HasField("speaking_rate") else 1.0
     if not 0.25 <= rate <= 4.0:
         raise InvalidArgument(f"speaking_rate {config.speaking_rate} is out of range 0.25..4.0")
     silence_ms = (config.sentence_silence_ms if config.HasField("sentence_silence_ms")
@@ -102,12 +116,15 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                 f"{self._config.max_synthesis_bytes} bytes (--max-synthesis-bytes): use "
                 "StreamingSynthesize for long texts"
             )
+        codec, container = WIRE_FORMATS[encoding]
         return synthesizer_pb2.SynthesizeResponse(
-            audio=encode(samples, encoding, rate_hz),
+            audio_content=encode(samples, encoding, rate_hz),
             sample_rate_hz=rate_hz,
-            encoding=ENCODING_ENUMS[encoding],
+            encoding=codec,
             audio_duration_ms=round(1000 * samples.size / rate_hz),
             voice=voice.info.name,
+            container=container,
+            language_code=voice.info.language_codes[0],
         )
 
     @rpc
@@ -133,9 +150,10 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                     "synthesis", time.perf_counter() - started_s, samples.size / rate_hz
                 )
                 yield synthesizer_pb2.StreamingSynthesizeResponse(
-                    audio=encode(samples, encoding, rate_hz),
+                    audio_content=encode(samples, encoding, rate_hz),
                     sample_rate_hz=rate_hz,
-                    encoding=ENCODING_ENUMS[encoding],
+                    encoding=WIRE_FORMATS[encoding][0],
+                    language_code=voice.info.language_codes[0],
                     offset_ms=round(1000 * offset_samples / rate_hz),
                     audio_duration_ms=round(1000 * samples.size / rate_hz),
                     sentence_index=index,
@@ -145,9 +163,10 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
 
     def _prepare(self, config: synthesizer_pb2.SynthesisConfig, streaming: bool
                  ) -> tuple[PiperVoice, str, int, SynthesisOptions]:
-        voice = self._state.repository.voice(config.voice)
+        voice = self._state.repository.voice(config.voice, config.language_code.strip())
         encoding = output_encoding(config, streaming)
-        rate_hz = config.sample_rate_hz or voice.info.sample_rate_hz
+        rate_hz = (config.sample_rate_hz if config.HasField("sample_rate_hz")
+                   else voice.info.sample_rate_hz)
         check_output(encoding, rate_hz)
         options = synthesis_options(config, voice.default_length_scale)
         return voice, encoding, rate_hz, options

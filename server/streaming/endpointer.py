@@ -68,7 +68,8 @@ class EndpointingOptions:
 
 @dataclass(frozen=True)
 class SpeechStarted:
-    """Speech began; `offset_s` is where the utterance's audio starts (padding included)."""
+    """Speech began at `offset_s` of the stream (where the detector heard it, without the
+    leading padding that the utterance's audio keeps before it)."""
 
     utterance_index: int
     offset_s: float
@@ -76,18 +77,20 @@ class SpeechStarted:
 
 @dataclass(frozen=True, eq=False)
 class SpeechEnded:
-    """An utterance is complete: its audio [start_s, end_s) of the stream, padding included."""
+    """An utterance is complete: its audio [start_s, end_s) of the stream, padding included;
+    the speech in it ended at `speech_end_s` (the end of its last voiced frame, or the cut)."""
 
     utterance_index: int
     start_s: float
     end_s: float
     audio: np.ndarray
     cause: EndCause
+    speech_end_s: float
 
     @property
     def offset_s(self) -> float:
-        """Where the utterance ends in the stream (its trailing padding included)."""
-        return self.end_s
+        """Where the speech ended in the stream (the trailing padding not included)."""
+        return self.speech_end_s
 
 
 @dataclass(frozen=True)
@@ -229,8 +232,8 @@ class Endpointer:
             self._buffer.drop_before(frame_end - len(self._window) * self._frame - self._pad)
             return []
         onset_frame = frame_index - len(self._window) + 1 + self._window.index(True)
-        start = max(onset_frame * self._frame - self._pad, self._buffer.start)
-        return [self._start(start, frame_end, 0)]
+        onset = onset_frame * self._frame
+        return [self._start(max(onset - self._pad, self._buffer.start), frame_end, 0, onset)]
 
     def _speech_step(self, frame_index: int, voiced: bool) -> list[Event]:
         assert self._open is not None
@@ -247,18 +250,21 @@ class Endpointer:
             return self._cut(frame_index)
         return []
 
-    def _start(self, start: int, last_voiced_end: int, silent_frames: int) -> SpeechStarted:
+    def _start(self, start: int, last_voiced_end: int, silent_frames: int, onset: int
+               ) -> SpeechStarted:
+        """Open an utterance whose audio starts at `start` and whose speech starts at `onset`."""
         self._open = _Utterance(self._next_index, start, last_voiced_end, silent_frames)
         self._next_index += 1
         self._window.clear()
         self._buffer.drop_before(start)
-        return SpeechStarted(self._open.index, _seconds(start))
+        return SpeechStarted(self._open.index, _seconds(onset))
 
     def _close(self, end: int, cause: EndCause) -> SpeechEnded:
         assert self._open is not None
         audio = self._buffer.view(self._open.start, end).copy()
+        speech_end = min(self._open.last_voiced_end, end)  # a forced cut ends speech at the cut
         event = SpeechEnded(self._open.index, _seconds(self._open.start), _seconds(end), audio,
-                            cause)
+                            cause, _seconds(speech_end))
         self._buffer.drop_before(end)
         self._open = None
         self._window.clear()
@@ -278,7 +284,7 @@ class Endpointer:
         if any(after):
             last_voiced = len(after) - 1 - after[::-1].index(True)
             events.append(self._start(cut, cut + (last_voiced + 1) * self._frame,
-                                      len(after) - 1 - last_voiced))
+                                      len(after) - 1 - last_voiced, cut))
         return events
 
 

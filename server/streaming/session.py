@@ -55,7 +55,7 @@ class StreamOptions:
     def __post_init__(self) -> None:
         if self.encoding not in RAW_ENCODINGS:
             raise InvalidArgument(
-                f"config.encoding must be LINEAR16 or MULAW for StreamingRecognize, not"
+                f"config.encoding must be LINEAR16, MULAW or ALAW for StreamingRecognize, not"
                 f" {self.encoding.upper()}"
             )
         check_raw_format(self.encoding, self.sample_rate_hz, self.channels)
@@ -203,13 +203,15 @@ class StreamSession:
         """The result to send for a decoded request: stream offsets, stability, confidence."""
         is_final = isinstance(request, FinalRequest)
         words = _normalized_words(transcript.text)
+        confidence = _confidence(transcript)
         if is_final:
             self._interim_words.pop(request.utterance_index, None)
             stability = 1.0
         else:
             previous = self._interim_words.get(request.utterance_index)
-            stability = _stability(previous, words)
-            self._interim_words[request.utterance_index] = words
+            stability = _stability(previous, words, confidence)
+            if words:  # an interim without words is never sent, so it is no "previous" one
+                self._interim_words[request.utterance_index] = words
         timed = is_final and self.options.transcribe.word_timestamps
         return StreamResult(
             text=transcript.text,
@@ -219,7 +221,7 @@ class StreamSession:
             start_s=request.start_s,
             end_s=request.end_s,
             words=_shifted_words(transcript, request.start_s) if timed else (),
-            confidence=_confidence(transcript),
+            confidence=confidence,
             language=transcript.language,
         )
 
@@ -233,7 +235,7 @@ class StreamSession:
                                             event.end_s))
                 self._latest_interim = None
                 if self.options.single_utterance:
-                    actions.append(EndOfSingleUtterance(event.utterance_index, event.end_s))
+                    actions.append(EndOfSingleUtterance(event.utterance_index, event.offset_s))
                     self._done = True
                     break
         return actions
@@ -259,17 +261,23 @@ def _normalized_words(text: str) -> tuple[str, ...]:
     return tuple(word for word in words if word)
 
 
-def _stability(previous: tuple[str, ...] | None, current: tuple[str, ...]) -> float:
-    """Share of the current words that the previous interim already had, in the same places
-    (the common prefix): the part of the text that has stopped changing."""
-    if previous is None or not current:
+def _stability(previous: tuple[str, ...] | None, current: tuple[str, ...],
+               confidence: float) -> float:
+    """Estimated likelihood that the interim text will not change (Google's meaning).
+
+    Words that the previous interim already held in the same places (the common prefix)
+    survived a re-decode with more audio, and count as settled; each newer word is as likely to
+    stay as the decoder is sure of the text (`confidence`). The first interim, with nothing to
+    compare, gets its confidence; an empty interim 0.0.
+    """
+    if not current:
         return 0.0
     agreeing = 0
-    for before, now in zip(previous, current, strict=False):
+    for before, now in zip(previous or (), current, strict=False):
         if before != now:
             break
         agreeing += 1
-    return agreeing / len(current)
+    return (agreeing + (len(current) - agreeing) * confidence) / len(current)
 
 
 def _shifted_words(transcript: Transcript, offset_s: float) -> tuple[Word, ...]:
@@ -281,7 +289,8 @@ def _shifted_words(transcript: Transcript, offset_s: float) -> tuple[Word, ...]:
 
 
 def _confidence(transcript: Transcript) -> float:
-    """Geometric-mean token probability over the segments that hold text (0.0 for none)."""
+    """Geometric mean of the confidences (mean token probabilities) of the segments that hold
+    text (0.0 for none)."""
     logprobs = [s.avg_logprob for s in transcript.segments if s.text.strip()]
     if not logprobs:
         return 0.0

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxserve.server.errors import ModelLoadError
+from voxserve.server.errors import InvalidArgument, ModelLoadError
+from voxserve.server.language import normalize_language_code
 
 # Piper's defaults (piper/config.py) for configs without an "inference" section
 DEFAULT_NOISE_SCALE = 0.667
@@ -48,7 +49,7 @@ class VoiceConfig:
         name = str(manifest.get("name") or folder.name)
         try:
             return cls._parse(folder, name, manifest)
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, InvalidArgument) as error:
             raise ModelLoadError(f"voice {name!r} in {folder.name}: {error}") from error
 
     @classmethod
@@ -64,7 +65,11 @@ class VoiceConfig:
         return cls(
             name=name,
             description=str(manifest.get("description", "")),
-            language_codes=tuple(manifest.get("language_codes") or voice_languages(piper)),
+            # Piper writes locales as "en_US"; the API speaks BCP-47 ("en-US").
+            language_codes=tuple(
+                normalize_language_code(code, "manifest language_codes")
+                for code in manifest.get("language_codes") or voice_languages(piper)
+            ),
             sample_rate_hz=int(piper["audio"]["sample_rate"]),
             model_path=folder / model_file,
             espeak_voice=str(piper["espeak"]["voice"]),

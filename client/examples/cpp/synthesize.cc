@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   // voice "" is the server's default voice (see Models.ListModels for the others); WAV asks for a
   // complete file rather than raw samples.
   request.mutable_config()->set_voice("");
-  request.mutable_config()->set_encoding(v1::AUDIO_ENCODING_WAV);
+  request.mutable_config()->set_container(v1::AUDIO_CONTAINER_WAV);
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kDeadline);
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::ofstream file(path, std::ios::binary);
-  if (!(file << response.audio())) {
+  if (!(file << response.audio_content())) {
     std::cerr << "error: cannot write " << path << std::endl;
     return 1;
   }

@@ -24,7 +24,7 @@ function main(text, file, target = 'localhost:50051') {
     text,
     // voice "" is the server's default voice (see Models.ListModels for the others); WAV asks
     // for a complete file rather than raw samples.
-    config: { voice: '', encoding: 'AUDIO_ENCODING_WAV' },
+    config: { voice: '', container: 'AUDIO_CONTAINER_WAV' },
   };
   const deadline = new Date(Date.now() + DEADLINE_S * 1000);
   synthesizer.Synthesize(request, { deadline }, (error, response) => {
@@ -33,7 +33,7 @@ function main(text, file, target = 'localhost:50051') {
       console.error(`error: ${error.details}`);
       process.exit(1);
     }
-    fs.writeFileSync(file, response.audio);
+    fs.writeFileSync(file, response.audio_content);
     console.log(`${file}: ${response.audio_duration_ms} ms at ${response.sample_rate_hz} Hz, ` +
       `voice ${response.voice}`);
   });

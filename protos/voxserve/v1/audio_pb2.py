@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voxserve/v1/audio.proto\x12\x0bvoxserve.v1*\x97\x01\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIO_ENCODING_LINEAR16\x10\x01\x12\x18\n\x14\x41UDIO_ENCODING_MULAW\x10\x02\x12\x16\n\x12\x41UDIO_ENCODING_WAV\x10\x03\x12\x17\n\x13\x41UDIO_ENCODING_FLAC\x10\x04\x42i\n\x0f\x64\x65v.voxserve.v1B\nAudioProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17voxserve/v1/audio.proto\x12\x0bvoxserve.v1*\x7f\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIO_ENCODING_LINEAR16\x10\x01\x12\x18\n\x14\x41UDIO_ENCODING_MULAW\x10\x02\x12\x17\n\x13\x41UDIO_ENCODING_ALAW\x10\x03*J\n\x0e\x41udioContainer\x12\x1f\n\x1b\x41UDIO_CONTAINER_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41UDIO_CONTAINER_WAV\x10\x01\x42i\n\x0f\x64\x65v.voxserve.v1B\nAudioProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,6 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'voxserve.v1.audio_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxserve.v1B\nAudioProtoP\001Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\252\002\013Voxserve.V1'
-  _globals['_AUDIOENCODING']._serialized_start=41
-  _globals['_AUDIOENCODING']._serialized_end=192
+  _globals['_AUDIOENCODING']._serialized_start=40
+  _globals['_AUDIOENCODING']._serialized_end=167
+  _globals['_AUDIOCONTAINER']._serialized_start=169
+  _globals['_AUDIOCONTAINER']._serialized_end=243
 # @@protoc_insertion_point(module_scope)

@@ -9,10 +9,15 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIO_ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
     AUDIO_ENCODING_LINEAR16: _ClassVar[AudioEncoding]
     AUDIO_ENCODING_MULAW: _ClassVar[AudioEncoding]
-    AUDIO_ENCODING_WAV: _ClassVar[AudioEncoding]
-    AUDIO_ENCODING_FLAC: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_ALAW: _ClassVar[AudioEncoding]
+
+class AudioContainer(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUDIO_CONTAINER_UNSPECIFIED: _ClassVar[AudioContainer]
+    AUDIO_CONTAINER_WAV: _ClassVar[AudioContainer]
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 AUDIO_ENCODING_LINEAR16: AudioEncoding
 AUDIO_ENCODING_MULAW: AudioEncoding
-AUDIO_ENCODING_WAV: AudioEncoding
-AUDIO_ENCODING_FLAC: AudioEncoding
+AUDIO_ENCODING_ALAW: AudioEncoding
+AUDIO_CONTAINER_UNSPECIFIED: AudioContainer
+AUDIO_CONTAINER_WAV: AudioContainer

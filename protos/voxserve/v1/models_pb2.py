@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18voxserve/v1/models.proto\x12\x0bvoxserve.v1\"9\n\x11ListModelsRequest\x12$\n\x04kind\x18\x01 \x01(\x0e\x32\x16.voxserve.v1.ModelKind\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.voxserve.v1.ModelInfo\"#\n\x07Speaker\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xec\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.voxserve.v1.ModelKind\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x04 \x03(\t\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\x12&\n\x08speakers\x18\x06 \x03(\x0b\x32\x14.voxserve.v1.Speaker\x12\x12\n\nis_default\x18\x07 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\t \x01(\t*X\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_KIND_RECOGNIZER\x10\x01\x12\x14\n\x10MODEL_KIND_VOICE\x10\x02\x32W\n\x06Models\x12M\n\nListModels\x12\x1e.voxserve.v1.ListModelsRequest\x1a\x1f.voxserve.v1.ListModelsResponseBj\n\x0f\x64\x65v.voxserve.v1B\x0bModelsProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18voxserve/v1/models.proto\x12\x0bvoxserve.v1\"9\n\x11ListModelsRequest\x12$\n\x04kind\x18\x01 \x01(\x0e\x32\x16.voxserve.v1.ModelKind\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.voxserve.v1.ModelInfo\"#\n\x07Speaker\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xb6\x01\n\x11ModelCapabilities\x12\x1d\n\x15streaming_recognition\x18\x01 \x01(\x08\x12\x19\n\x11word_time_offsets\x18\x02 \x01(\x08\x12\x1a\n\x12language_detection\x18\x03 \x01(\x08\x12\x13\n\x0btranslation\x18\x04 \x01(\x08\x12\x1b\n\x13streaming_synthesis\x18\x05 \x01(\x08\x12\x19\n\x11multiple_speakers\x18\x06 \x01(\x08\"\xc4\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.voxserve.v1.ModelKind\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\x12\x16\n\x0elanguage_codes\x18\x04 \x03(\t\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\x12&\n\x08speakers\x18\x06 \x03(\x0b\x32\x14.voxserve.v1.Speaker\x12\x12\n\nis_default\x18\x07 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\t \x01(\t\x12\x0f\n\x07version\x18\n \x01(\t\x12\x34\n\x0c\x63\x61pabilities\x18\x0b \x01(\x0b\x32\x1e.voxserve.v1.ModelCapabilities\x12\x0f\n\x07variant\x18\x0c \x01(\t*X\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_KIND_RECOGNIZER\x10\x01\x12\x14\n\x10MODEL_KIND_VOICE\x10\x02\x32W\n\x06Models\x12M\n\nListModels\x12\x1e.voxserve.v1.ListModelsRequest\x1a\x1f.voxserve.v1.ListModelsResponseBj\n\x0f\x64\x65v.voxserve.v1B\x0bModelsProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,16 +32,18 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'voxserve.v1.models_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxserve.v1B\013ModelsProtoP\001Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\252\002\013Voxserve.V1'
-  _globals['_MODELKIND']._serialized_start=438
-  _globals['_MODELKIND']._serialized_end=526
+  _globals['_MODELKIND']._serialized_start=711
+  _globals['_MODELKIND']._serialized_end=799
   _globals['_LISTMODELSREQUEST']._serialized_start=41
   _globals['_LISTMODELSREQUEST']._serialized_end=98
   _globals['_LISTMODELSRESPONSE']._serialized_start=100
   _globals['_LISTMODELSRESPONSE']._serialized_end=160
   _globals['_SPEAKER']._serialized_start=162
   _globals['_SPEAKER']._serialized_end=197
-  _globals['_MODELINFO']._serialized_start=200
-  _globals['_MODELINFO']._serialized_end=436
-  _globals['_MODELS']._serialized_start=528
-  _globals['_MODELS']._serialized_end=615
+  _globals['_MODELCAPABILITIES']._serialized_start=200
+  _globals['_MODELCAPABILITIES']._serialized_end=382
+  _globals['_MODELINFO']._serialized_start=385
+  _globals['_MODELINFO']._serialized_end=709
+  _globals['_MODELS']._serialized_start=801
+  _globals['_MODELS']._serialized_end=888
 # @@protoc_insertion_point(module_scope)

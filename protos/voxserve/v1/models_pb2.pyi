@@ -36,8 +36,24 @@ class Speaker(_message.Message):
     name: str
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
+class ModelCapabilities(_message.Message):
+    __slots__ = ("streaming_recognition", "word_time_offsets", "language_detection", "translation", "streaming_synthesis", "multiple_speakers")
+    STREAMING_RECOGNITION_FIELD_NUMBER: _ClassVar[int]
+    WORD_TIME_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_DETECTION_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
+    STREAMING_SYNTHESIS_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLE_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    streaming_recognition: bool
+    word_time_offsets: bool
+    language_detection: bool
+    translation: bool
+    streaming_synthesis: bool
+    multiple_speakers: bool
+    def __init__(self, streaming_recognition: _Optional[bool] = ..., word_time_offsets: _Optional[bool] = ..., language_detection: _Optional[bool] = ..., translation: _Optional[bool] = ..., streaming_synthesis: _Optional[bool] = ..., multiple_speakers: _Optional[bool] = ...) -> None: ...
+
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "kind", "family", "language_codes", "sample_rate_hz", "speakers", "is_default", "description", "execution_provider")
+    __slots__ = ("name", "kind", "family", "language_codes", "sample_rate_hz", "speakers", "is_default", "description", "execution_provider", "version", "capabilities", "variant")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +63,9 @@ class ModelInfo(_message.Message):
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ModelKind
     family: str
@@ -56,4 +75,7 @@ class ModelInfo(_message.Message):
     is_default: bool
     description: str
     execution_provider: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., family: _Optional[str] = ..., language_codes: _Optional[_Iterable[str]] = ..., sample_rate_hz: _Optional[int] = ..., speakers: _Optional[_Iterable[_Union[Speaker, _Mapping]]] = ..., is_default: _Optional[bool] = ..., description: _Optional[str] = ..., execution_provider: _Optional[str] = ...) -> None: ...
+    version: str
+    capabilities: ModelCapabilities
+    variant: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., family: _Optional[str] = ..., language_codes: _Optional[_Iterable[str]] = ..., sample_rate_hz: _Optional[int] = ..., speakers: _Optional[_Iterable[_Union[Speaker, _Mapping]]] = ..., is_default: _Optional[bool] = ..., description: _Optional[str] = ..., execution_provider: _Optional[str] = ..., version: _Optional[str] = ..., capabilities: _Optional[_Union[ModelCapabilities, _Mapping]] = ..., variant: _Optional[str] = ...) -> None: ...

@@ -48,6 +48,9 @@ class ModelsServicer:
 
     def ListModels(self, request, context):
         """Lists every loaded model.
+
+        Errors: INVALID_ARGUMENT for an unknown `kind`; UNAVAILABLE while the models load or the
+        server drains; UNAUTHENTICATED without a valid API key where keys are required.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -17,16 +17,16 @@ class VoiceActivityDetector(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 class SpeechEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SPEECH_EVENT_TYPE_UNSPECIFIED: _ClassVar[SpeechEventType]
+    SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE: _ClassVar[SpeechEventType]
     SPEECH_EVENT_TYPE_SPEECH_STARTED: _ClassVar[SpeechEventType]
     SPEECH_EVENT_TYPE_SPEECH_ENDED: _ClassVar[SpeechEventType]
-    SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE: _ClassVar[SpeechEventType]
 VOICE_ACTIVITY_DETECTOR_UNSPECIFIED: VoiceActivityDetector
 VOICE_ACTIVITY_DETECTOR_WEBRTC: VoiceActivityDetector
 VOICE_ACTIVITY_DETECTOR_SILERO: VoiceActivityDetector
 SPEECH_EVENT_TYPE_UNSPECIFIED: SpeechEventType
+SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_STARTED: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_ENDED: SpeechEventType
-SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE: SpeechEventType
 
 class RecognitionConfig(_message.Message):
     __slots__ = ("encoding", "sample_rate_hz", "audio_channel_count", "model", "language_code", "enable_word_time_offsets")
@@ -45,12 +45,12 @@ class RecognitionConfig(_message.Message):
     def __init__(self, encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., model: _Optional[str] = ..., language_code: _Optional[str] = ..., enable_word_time_offsets: _Optional[bool] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
-    __slots__ = ("config", "audio")
+    __slots__ = ("config", "audio_content")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
-    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
     config: RecognitionConfig
-    audio: bytes
-    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[bytes] = ...) -> None: ...
+    audio_content: bytes
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
     __slots__ = ("results", "transcript", "audio_duration_ms", "language_code", "model")
@@ -81,16 +81,16 @@ class SpeechRecognitionResult(_message.Message):
     def __init__(self, transcript: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ...) -> None: ...
 
 class WordInfo(_message.Message):
-    __slots__ = ("word", "start_offset_ms", "end_offset_ms", "probability")
+    __slots__ = ("word", "start_offset_ms", "end_offset_ms", "confidence")
     WORD_FIELD_NUMBER: _ClassVar[int]
     START_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     END_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
-    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     word: str
     start_offset_ms: int
     end_offset_ms: int
-    probability: float
-    def __init__(self, word: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., probability: _Optional[float] = ...) -> None: ...
+    confidence: float
+    def __init__(self, word: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class EndpointingConfig(_message.Message):
     __slots__ = ("detector", "vad_aggressiveness", "min_silence_ms", "speech_pad_ms", "max_utterance_ms", "min_speech_ms")

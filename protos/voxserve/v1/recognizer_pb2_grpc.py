@@ -27,11 +27,6 @@ if _version_not_supported:
 
 class RecognizerStub:
     """Speech recognition: whole recordings (Recognize) and live audio (StreamingRecognize).
-
-    Errors are gRPC status codes: INVALID_ARGUMENT for a bad config or undecodable audio,
-    NOT_FOUND for an unknown model, RESOURCE_EXHAUSTED when the server is at capacity or a
-    limit is crossed, UNAVAILABLE while the server drains, DEADLINE_EXCEEDED when a stream's
-    config or audio does not arrive within --first-message-timeout-s / --stream-idle-timeout-s.
     """
 
     def __init__(self, channel):
@@ -54,15 +49,17 @@ class RecognizerStub:
 
 class RecognizerServicer:
     """Speech recognition: whole recordings (Recognize) and live audio (StreamingRecognize).
-
-    Errors are gRPC status codes: INVALID_ARGUMENT for a bad config or undecodable audio,
-    NOT_FOUND for an unknown model, RESOURCE_EXHAUSTED when the server is at capacity or a
-    limit is crossed, UNAVAILABLE while the server drains, DEADLINE_EXCEEDED when a stream's
-    config or audio does not arrive within --first-message-timeout-s / --stream-idle-timeout-s.
     """
 
     def Recognize(self, request, context):
         """Transcribes a whole recording in one call.
+
+        Errors: INVALID_ARGUMENT for a bad config, an unknown or unsupported language_code, or
+        audio that does not decode as declared; NOT_FOUND for an unknown model;
+        RESOURCE_EXHAUSTED past --max-audio-bytes or the longest duration, or when the server is
+        at capacity (retry after a pause, or on another replica); UNAVAILABLE while the models load
+        or the server drains (retry); UNAUTHENTICATED without a valid API key where keys are
+        required.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,6 +69,12 @@ class RecognizerServicer:
         """Transcribes live audio. The first request carries `streaming_config`, every later one
         `audio_content`. The server answers with speech events, interim results (when enabled) and
         one final result per utterance; half-closing the request stream flushes the last utterance.
+
+        Errors: those of Recognize, plus RESOURCE_EXHAUSTED for an audio message over
+        --max-message-audio-bytes or a stream over --max-stream-duration-s, and DEADLINE_EXCEEDED
+        when the config or audio does not arrive within --first-message-timeout-s /
+        --stream-idle-timeout-s. A stream that the server cuts while draining ends UNAVAILABLE after
+        the final results of the audio it received.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,11 +103,6 @@ def add_RecognizerServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Recognizer:
     """Speech recognition: whole recordings (Recognize) and live audio (StreamingRecognize).
-
-    Errors are gRPC status codes: INVALID_ARGUMENT for a bad config or undecodable audio,
-    NOT_FOUND for an unknown model, RESOURCE_EXHAUSTED when the server is at capacity or a
-    limit is crossed, UNAVAILABLE while the server drains, DEADLINE_EXCEEDED when a stream's
-    config or audio does not arrive within --first-message-timeout-s / --stream-idle-timeout-s.
     """
 
     @staticmethod

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voxserve.v1 import audio_pb2 as voxserve_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoxserve/v1/synthesizer.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\xab\x02\n\x0fSynthesisConfig\x12\r\n\x05voice\x18\x01 \x01(\t\x12\x17\n\nspeaker_id\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rspeaking_rate\x18\x03 \x01(\x02\x12\x16\n\x0esample_rate_hz\x18\x04 \x01(\x05\x12,\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12 \n\x13sentence_silence_ms\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12\x18\n\x0bnoise_scale\x18\x07 \x01(\x02H\x02\x88\x01\x01\x12\x14\n\x07noise_w\x18\x08 \x01(\x02H\x03\x88\x01\x01\x42\r\n\x0b_speaker_idB\x16\n\x14_sentence_silence_msB\x0e\n\x0c_noise_scaleB\n\n\x08_noise_w\"O\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\x93\x01\n\x12SynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x19\n\x11\x61udio_duration_ms\x18\x04 \x01(\x03\x12\r\n\x05voice\x18\x05 \x01(\t\"X\n\x1aStreamingSynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\xc6\x01\n\x1bStreamingSynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x11\n\toffset_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x61udio_duration_ms\x18\x05 \x01(\x03\x12\x16\n\x0esentence_index\x18\x06 \x01(\r\x12\x0c\n\x04text\x18\x07 \x01(\t2\xc8\x01\n\x0bSynthesizer\x12M\n\nSynthesize\x12\x1e.voxserve.v1.SynthesizeRequest\x1a\x1f.voxserve.v1.SynthesizeResponse\x12j\n\x13StreamingSynthesize\x12\'.voxserve.v1.StreamingSynthesizeRequest\x1a(.voxserve.v1.StreamingSynthesizeResponse0\x01\x42o\n\x0f\x64\x65v.voxserve.v1B\x10SynthesizerProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoxserve/v1/synthesizer.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\xa1\x03\n\x0fSynthesisConfig\x12\r\n\x05voice\x18\x01 \x01(\t\x12\x17\n\nspeaker_id\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rspeaking_rate\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0esample_rate_hz\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12,\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12 \n\x13sentence_silence_ms\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x18\n\x0bnoise_scale\x18\x07 \x01(\x02H\x04\x88\x01\x01\x12\x14\n\x07noise_w\x18\x08 \x01(\x02H\x05\x88\x01\x01\x12.\n\tcontainer\x18\t \x01(\x0e\x32\x1b.voxserve.v1.AudioContainer\x12\x15\n\rlanguage_code\x18\n \x01(\tB\r\n\x0b_speaker_idB\x10\n\x0e_speaking_rateB\x11\n\x0f_sample_rate_hzB\x16\n\x14_sentence_silence_msB\x0e\n\x0c_noise_scaleB\n\n\x08_noise_w\"O\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\xe2\x01\n\x12SynthesizeResponse\x12\x15\n\raudio_content\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x19\n\x11\x61udio_duration_ms\x18\x04 \x01(\x03\x12\r\n\x05voice\x18\x05 \x01(\t\x12.\n\tcontainer\x18\x06 \x01(\x0e\x32\x1b.voxserve.v1.AudioContainer\x12\x15\n\rlanguage_code\x18\x07 \x01(\t\"X\n\x1aStreamingSynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\xe5\x01\n\x1bStreamingSynthesizeResponse\x12\x15\n\raudio_content\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x11\n\toffset_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x61udio_duration_ms\x18\x05 \x01(\x03\x12\x16\n\x0esentence_index\x18\x06 \x01(\r\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x15\n\rlanguage_code\x18\x08 \x01(\t2\xc8\x01\n\x0bSynthesizer\x12M\n\nSynthesize\x12\x1e.voxserve.v1.SynthesizeRequest\x1a\x1f.voxserve.v1.SynthesizeResponse\x12j\n\x13StreamingSynthesize\x12\'.voxserve.v1.StreamingSynthesizeRequest\x1a(.voxserve.v1.StreamingSynthesizeResponse0\x01\x42o\n\x0f\x64\x65v.voxserve.v1B\x10SynthesizerProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxserve.v1B\020SynthesizerProtoP\001Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\252\002\013Voxserve.V1'
   _globals['_SYNTHESISCONFIG']._serialized_start=72
-  _globals['_SYNTHESISCONFIG']._serialized_end=371
-  _globals['_SYNTHESIZEREQUEST']._serialized_start=373
-  _globals['_SYNTHESIZEREQUEST']._serialized_end=452
-  _globals['_SYNTHESIZERESPONSE']._serialized_start=455
-  _globals['_SYNTHESIZERESPONSE']._serialized_end=602
-  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_start=604
-  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_end=692
-  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_start=695
-  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_end=893
-  _globals['_SYNTHESIZER']._serialized_start=896
-  _globals['_SYNTHESIZER']._serialized_end=1096
+  _globals['_SYNTHESISCONFIG']._serialized_end=489
+  _globals['_SYNTHESIZEREQUEST']._serialized_start=491
+  _globals['_SYNTHESIZEREQUEST']._serialized_end=570
+  _globals['_SYNTHESIZERESPONSE']._serialized_start=573
+  _globals['_SYNTHESIZERESPONSE']._serialized_end=799
+  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_start=801
+  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_end=889
+  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_start=892
+  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_end=1121
+  _globals['_SYNTHESIZER']._serialized_start=1124
+  _globals['_SYNTHESIZER']._serialized_end=1324
 # @@protoc_insertion_point(module_scope)

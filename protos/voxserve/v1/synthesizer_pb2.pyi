@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SynthesisConfig(_message.Message):
-    __slots__ = ("voice", "speaker_id", "speaking_rate", "sample_rate_hz", "encoding", "sentence_silence_ms", "noise_scale", "noise_w")
+    __slots__ = ("voice", "speaker_id", "speaking_rate", "sample_rate_hz", "encoding", "sentence_silence_ms", "noise_scale", "noise_w", "container", "language_code")
     VOICE_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_ID_FIELD_NUMBER: _ClassVar[int]
     SPEAKING_RATE_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,8 @@ class SynthesisConfig(_message.Message):
     SENTENCE_SILENCE_MS_FIELD_NUMBER: _ClassVar[int]
     NOISE_SCALE_FIELD_NUMBER: _ClassVar[int]
     NOISE_W_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     voice: str
     speaker_id: int
     speaking_rate: float
@@ -24,7 +26,9 @@ class SynthesisConfig(_message.Message):
     sentence_silence_ms: int
     noise_scale: float
     noise_w: float
-    def __init__(self, voice: _Optional[str] = ..., speaker_id: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., sample_rate_hz: _Optional[int] = ..., encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., sentence_silence_ms: _Optional[int] = ..., noise_scale: _Optional[float] = ..., noise_w: _Optional[float] = ...) -> None: ...
+    container: _audio_pb2.AudioContainer
+    language_code: str
+    def __init__(self, voice: _Optional[str] = ..., speaker_id: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., sample_rate_hz: _Optional[int] = ..., encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., sentence_silence_ms: _Optional[int] = ..., noise_scale: _Optional[float] = ..., noise_w: _Optional[float] = ..., container: _Optional[_Union[_audio_pb2.AudioContainer, str]] = ..., language_code: _Optional[str] = ...) -> None: ...
 
 class SynthesizeRequest(_message.Message):
     __slots__ = ("text", "config")
@@ -35,18 +39,22 @@ class SynthesizeRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., config: _Optional[_Union[SynthesisConfig, _Mapping]] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "sample_rate_hz", "encoding", "audio_duration_ms", "voice")
-    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("audio_content", "sample_rate_hz", "encoding", "audio_duration_ms", "voice", "container", "language_code")
+    AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
-    audio: bytes
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    audio_content: bytes
     sample_rate_hz: int
     encoding: _audio_pb2.AudioEncoding
     audio_duration_ms: int
     voice: str
-    def __init__(self, audio: _Optional[bytes] = ..., sample_rate_hz: _Optional[int] = ..., encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., audio_duration_ms: _Optional[int] = ..., voice: _Optional[str] = ...) -> None: ...
+    container: _audio_pb2.AudioContainer
+    language_code: str
+    def __init__(self, audio_content: _Optional[bytes] = ..., sample_rate_hz: _Optional[int] = ..., encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., audio_duration_ms: _Optional[int] = ..., voice: _Optional[str] = ..., container: _Optional[_Union[_audio_pb2.AudioContainer, str]] = ..., language_code: _Optional[str] = ...) -> None: ...
 
 class StreamingSynthesizeRequest(_message.Message):
     __slots__ = ("text", "config")
@@ -57,19 +65,21 @@ class StreamingSynthesizeRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., config: _Optional[_Union[SynthesisConfig, _Mapping]] = ...) -> None: ...
 
 class StreamingSynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "sample_rate_hz", "encoding", "offset_ms", "audio_duration_ms", "sentence_index", "text")
-    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("audio_content", "sample_rate_hz", "encoding", "offset_ms", "audio_duration_ms", "sentence_index", "text", "language_code")
+    AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     SENTENCE_INDEX_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
-    audio: bytes
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    audio_content: bytes
     sample_rate_hz: int
     encoding: _audio_pb2.AudioEncoding
     offset_ms: int
     audio_duration_ms: int
     sentence_index: int
     text: str
-    def __init__(self, audio: _Optional[bytes] = ..., sample_rate_hz: _Optional[int] = ..., encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., offset_ms: _Optional[int] = ..., audio_duration_ms: _Optional[int] = ..., sentence_index: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+    language_code: str
+    def __init__(self, audio_content: _Optional[bytes] = ..., sample_rate_hz: _Optional[int] = ..., encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., offset_ms: _Optional[int] = ..., audio_duration_ms: _Optional[int] = ..., sentence_index: _Optional[int] = ..., text: _Optional[str] = ..., language_code: _Optional[str] = ...) -> None: ...

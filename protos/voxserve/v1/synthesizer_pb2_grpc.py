@@ -28,9 +28,6 @@ if _version_not_supported:
 class SynthesizerStub:
     """Speech synthesis: text in, audio out, whole (Synthesize) or sentence by sentence
     (StreamingSynthesize, which starts sending audio as soon as the first sentence is ready).
-
-    Errors are gRPC status codes: INVALID_ARGUMENT for empty or oversized text and bad settings,
-    NOT_FOUND for an unknown voice, RESOURCE_EXHAUSTED at capacity, UNAVAILABLE while draining.
     """
 
     def __init__(self, channel):
@@ -54,16 +51,19 @@ class SynthesizerStub:
 class SynthesizerServicer:
     """Speech synthesis: text in, audio out, whole (Synthesize) or sentence by sentence
     (StreamingSynthesize, which starts sending audio as soon as the first sentence is ready).
-
-    Errors are gRPC status codes: INVALID_ARGUMENT for empty or oversized text and bad settings,
-    NOT_FOUND for an unknown voice, RESOURCE_EXHAUSTED at capacity, UNAVAILABLE while draining.
     """
 
     def Synthesize(self, request, context):
         """Synthesizes the whole text into one response. The response must fit the 4 MiB default
-        message limit of gRPC clients: about 2 minutes of 16-bit audio at 16 kHz; the server
-        answers RESOURCE_EXHAUSTED past its --max-synthesis-bytes and longer texts belong on
-        StreamingSynthesize.
+        message limit of gRPC clients: about 2 minutes of 16-bit audio at 16 kHz; longer texts
+        belong on StreamingSynthesize.
+
+        Errors: INVALID_ARGUMENT for empty or oversized text, an out-of-range setting or a
+        language_code the voice does not speak; NOT_FOUND for an unknown voice or when no voice
+        speaks the requested language; RESOURCE_EXHAUSTED past --max-synthesis-bytes or when the
+        server is at capacity (retry after a pause, or on another replica); UNAVAILABLE while the
+        models load or the server drains (retry); UNAUTHENTICATED without a valid API key where
+        keys are required.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -71,6 +71,9 @@ class SynthesizerServicer:
 
     def StreamingSynthesize(self, request, context):
         """Synthesizes the text sentence by sentence, one or more chunks per sentence.
+
+        Errors: those of Synthesize (with --max-streaming-text-bytes for the text); a WAV
+        container is INVALID_ARGUMENT here.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,9 +103,6 @@ def add_SynthesizerServicer_to_server(servicer, server):
 class Synthesizer:
     """Speech synthesis: text in, audio out, whole (Synthesize) or sentence by sentence
     (StreamingSynthesize, which starts sending audio as soon as the first sentence is ready).
-
-    Errors are gRPC status codes: INVALID_ARGUMENT for empty or oversized text and bad settings,
-    NOT_FOUND for an unknown voice, RESOURCE_EXHAUSTED at capacity, UNAVAILABLE while draining.
     """
 
     @staticmethod

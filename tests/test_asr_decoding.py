@@ -9,6 +9,7 @@ from voxserve.server.asr.decoding import (
     LogitRules,
     WindowRequest,
     compression_ratio,
+    has_repeated_words,
     log_softmax,
     logsumexp,
     max_tokens_for,
@@ -157,6 +158,18 @@ def test_compression_ratio_flags_repetition() -> None:
     assert compression_ratio("") == 0.0
     assert compression_ratio("Thank you. " * 20) > 2.4
     assert compression_ratio("The quick brown fox jumps over the lazy dog.") < 2.4
+
+
+def test_repeated_words_are_found_at_any_length() -> None:
+    # a short window's result with any of these is decoded again on the full 30 s window
+    assert has_repeated_words("Agent, agent.")
+    assert has_repeated_words("Comedian Mail. Mailbox. Mailbox.")
+    sentence = "He began a confused complaint against the wizard, who had vanished behind the " \
+        "curtain on the left."
+    assert has_repeated_words(f"{sentence} {sentence}")
+    assert not has_repeated_words(sentence)
+    assert not has_repeated_words("Press 1 to record, press 2 to listen.")
+    assert not has_repeated_words("")
 
 
 def test_bad_manifest_is_a_load_error() -> None:

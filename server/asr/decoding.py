@@ -20,8 +20,6 @@ TIME_PRECISION_S = 0.02  # one encoder position = two 10 ms mel frames
 # A window that reaches it is a loop (whisper's own cap, 224 tokens, takes seconds to reach).
 _MAX_TOKENS_PER_S = 12.0
 _MAX_TOKENS_BASE = 16
-# has_repeated_words: longer repeats are long enough for the compression-ratio check
-_ECHO_MAX_WORDS = 12
 _WORD = re.compile(r"[\w']+")
 
 
@@ -62,10 +60,10 @@ def compression_ratio(text: str) -> float:
 
 
 def has_repeated_words(text: str) -> bool:
-    """Whether a block of 1 to _ECHO_MAX_WORDS words occurs twice in a row ("Agent, agent.",
-    "This is a test. This is a test."), ignoring case and punctuation."""
+    """Whether a block of words occurs twice in a row ("Agent, agent.", "This is a test. This
+    is a test."), ignoring case and punctuation."""
     words = _WORD.findall(text.lower())
-    for size in range(1, min(_ECHO_MAX_WORDS, len(words) // 2) + 1):
+    for size in range(1, len(words) // 2 + 1):
         for start in range(len(words) - 2 * size + 1):
             if words[start : start + size] == words[start + size : start + 2 * size]:
                 return True

@@ -9,10 +9,6 @@ import jiwer
 from whisper_normalizer.basic import BasicTextNormalizer
 from whisper_normalizer.english import EnglishTextNormalizer
 
-# blocks of up to this many words are checked for an immediate repetition ("press press",
-# "has left the conference has left the conference")
-_ECHO_MAX_WORDS = 8
-
 
 @functools.cache
 def _normaliser(language: str) -> EnglishTextNormalizer | BasicTextNormalizer:
@@ -47,14 +43,17 @@ def echoes(reference: str, hypothesis: str) -> list[str]:
 
 
 def _repeated_blocks(words: list[str]) -> list[str]:
+    """Each block of words (any length) followed at once by the same letters ("press press",
+    "has left the conference has left the conference", "mailbox mail box")."""
     found: list[str] = []
     for start in range(len(words)):
-        for size in range(1, _ECHO_MAX_WORDS + 1):
+        for size in range(1, len(words) - start):
             first = "".join(words[start:start + size])
-            for second_size in range(1, _ECHO_MAX_WORDS + 1):
-                end = start + size + second_size
-                if end > len(words):
+            second = ""
+            for end in range(start + size, len(words)):
+                second += words[end]
+                if len(second) >= len(first):
+                    if second == first:
+                        found.append(first)
                     break
-                if "".join(words[start + size:end]) == first:
-                    found.append(first)
     return found

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tests.realspeech import Clip, asterisk_all, shared_clips
-from tests.wer import echoes, wer
+from bench.realspeech import Clip, asterisk_all, shared_clips
+from bench.scoring import echoes, wer
 
 
 @dataclass

@@ -27,8 +27,7 @@ from bench import accuracy
 from bench.peer import REPO, PeerProcess
 from bench.recordings import Recording, filled
 from bench.report import machine, median, ratio, require_model, save_json, table
-from tests.speech import espeak, sentences
-from tests.wer import wer
+from bench.support import espeak, sentences, wer
 
 DURATIONS_S = (2.0, 5.0, 15.0, 60.0)
 SETTLE_S = 0.2  # idle gap between engines: lets the previous one's spinning threads go to sleep

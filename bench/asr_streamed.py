@@ -14,24 +14,31 @@ import asyncio
 import shlex
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import numpy as np
 
-from bench.live import run_stream, streaming_config
+from bench.live import pcm_chunks, streaming_config
 from bench.peer import REPO
+from bench.realspeech import Clip, asterisk_all, pause, shared_clips
 from bench.recordings import Conversation, Utterance
 from bench.report import machine, require_model, save_json, table
-from tests.realspeech import Clip, asterisk_all, pause, shared_clips
-from tests.serverproc import ServerProcess
-from tests.speech import wav_bytes
-from tests.wer import wer
+from bench.scoring import wer
+from bench.support import RATE_HZ, ServerProcess
 from voxserve.client.client import VoxClient
-from voxserve.v1 import recognizer_pb2_grpc
+from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
+# Recognize gets the same samples the streams send: raw LINEAR16 at 16 kHz
+LINEAR16_16K = recognizer_pb2.RecognitionConfig(encoding=audio_pb2.AUDIO_ENCODING_LINEAR16,
+                                                sample_rate_hz=RATE_HZ)
 PAUSE_S = 1.5  # between clips: past the endpointer's default 500 ms minimum silence
 CHUNK_MS = 50
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return b"".join(pcm_chunks(audio, len(audio)))
 
 
 def conversations(clips: list[Clip], streams: int) -> list[Conversation]:
@@ -47,20 +54,41 @@ def conversations(clips: list[Clip], streams: int) -> list[Conversation]:
     return talks
 
 
-async def stream_all(target: str, talks: list[Conversation]) -> list[str]:
-    """Each conversation on its own stream at real time, all at once: the finals' text."""
+async def stream_one(stub: recognizer_pb2_grpc.RecognizerStub, talk: Conversation,
+                     start_at: float) -> tuple[str, str]:
+    """One conversation at real time from `start_at`, then half-close: the finals' text and
+    how the call ended ("OK", or the status and its message)."""
     config = streaming_config(interim=False, min_silence_ms=0)
+    chunks = pcm_chunks(talk.audio, RATE_HZ * CHUNK_MS // 1000)
+
+    async def requests() -> AsyncIterator[recognizer_pb2.StreamingRecognizeRequest]:
+        await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+        yield recognizer_pb2.StreamingRecognizeRequest(streaming_config=config)
+        for index, chunk in enumerate(chunks):
+            due = start_at + (index + 1) * CHUNK_MS / 1000  # a microphone's schedule
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            yield recognizer_pb2.StreamingRecognizeRequest(audio_content=chunk)
+
+    finals: list[str] = []
+    try:
+        async for response in stub.StreamingRecognize(requests()):
+            if response.HasField("result") and response.result.is_final:
+                finals.append(response.result.transcript)
+    except grpc.aio.AioRpcError as exc:
+        return " ".join(finals), f"{exc.code().name}: {exc.details()}"
+    return " ".join(finals), "OK"
+
+
+async def stream_all(target: str, talks: list[Conversation]) -> list[tuple[str, str]]:
+    """Each conversation on its own channel and stream, all at once."""
     channels = [grpc.aio.insecure_channel(target) for _ in talks]
     start = time.perf_counter() + 0.5
     try:
-        runs = await asyncio.gather(*(
-            run_stream(recognizer_pb2_grpc.RecognizerStub(channel), talk, config, CHUNK_MS,
-                       start + 0.1 * i)
-            for i, (channel, talk) in enumerate(zip(channels, talks, strict=True))))
+        return list(await asyncio.gather(*(
+            stream_one(recognizer_pb2_grpc.RecognizerStub(channel), talk, start + 0.1 * i)
+            for i, (channel, talk) in enumerate(zip(channels, talks, strict=True)))))
     finally:
         await asyncio.gather(*(channel.close() for channel in channels))
-    return [" ".join(r.result.transcript for _, r in run.heard
-                     if r.HasField("result") and r.result.is_final) for run in runs]
 
 
 def main() -> None:
@@ -84,10 +112,13 @@ def main() -> None:
         (models / args.model.name).symlink_to(args.model.resolve())
         with ServerProcess(models, *server_args) as server:
             server.wait_serving()
-            streamed = asyncio.run(stream_all(server.target, talks))
+            outcomes = asyncio.run(stream_all(server.target, talks))
             with VoxClient(server.target) as client:
-                unary = {c.name: client.recognize(wav_bytes(c.audio), timeout_s=600).transcript
-                         for c in clips}
+                unary = {c.name: client.recognize(pcm16(c.audio), LINEAR16_16K,
+                                                  timeout_s=600).transcript for c in clips}
+    streamed = [text for text, _ in outcomes]
+    for index, (_, ended) in enumerate(outcomes):
+        print(f"stream {index}: {ended}")
     references = [" ".join(u.text for u in t.utterances) for t in talks]
     joined = [" ".join(unary[c.name] for c in clips[i::args.streams])
               for i in range(args.streams)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.recordings import Conversation
-from tests.speech import RATE_HZ
+from bench.support import RATE_HZ
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.speech import RATE_HZ, espeak, sentences
+from bench.support import RATE_HZ, espeak, sentences
 
 # Below this amplitude espeak's output is its own leading/trailing silence (it writes exact zeros
 # or dither well under -60 dBFS there), so the voiced span of a clip is known to the sample.

@@ -1,7 +1,7 @@
 """Streaming bench: 1, 4, 8 and 16 concurrent StreamingRecognize streams paced at real time.
 
 Run from the repository root:  /work/venv/bin/python -m bench.streaming
-Starts a real server (tests/serverproc.py) on models/whisper-tiny.en and, for each concurrency,
+Starts a real server (bench/support.py) on models/whisper-tiny.en and, for each concurrency,
 streams multi-utterance espeak-ng recordings (known text, known pauses) in real time over raw
 grpc.aio. Per level it prints: end of speech -> final result latency (p50, p95), measured from
 when the chunk holding the last sample of the utterance's speech was sent; the part of it after
@@ -30,8 +30,7 @@ from bench.live import StreamRun, run_stream, streaming_config
 from bench.peer import REPO
 from bench.recordings import conversation
 from bench.report import machine, percentile, require_model, save_json, table
-from tests.serverproc import ServerProcess
-from tests.wer import wer
+from bench.support import ServerProcess, wer
 from voxserve.v1 import recognizer_pb2, recognizer_pb2_grpc
 
 LEVELS = (1, 4, 8, 16)
@@ -169,7 +168,7 @@ def main() -> None:
     server_args = ["--device", "cpu", "--max-streams", str(2 * max(levels)),
                    *shlex.split(args.server_args)]
     print(f"machine: {machine()}")
-    print(f"server: {' '.join(server_args)} (plus tests/serverproc.py's --inference-workers 2 "
+    print(f"server: {' '.join(server_args)} (plus bench/support.py's --inference-workers 2 "
           f"--intra-op-threads 1 unless overridden); {UTTERANCES_PER_STREAM} utterances per "
           f"stream, {PAUSE_S} s pauses, {args.chunk_ms} ms chunks, interim results "
           f"{'off' if args.no_interim else 'on'}, min_silence_ms "

@@ -15,7 +15,7 @@ from bench.live import StreamRun, pcm_chunks
 from bench.recordings import GAP_S, conversation, filled, voiced
 from bench.report import percentile, ratio, table
 from bench.streaming import analyse
-from tests.speech import RATE_HZ, espeak, sentences
+from bench.support import RATE_HZ, espeak, sentences
 from voxserve.v1 import recognizer_pb2
 
 SPEECH_ENDED = recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED

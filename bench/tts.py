@@ -27,9 +27,7 @@ import soxr
 from bench.cpu import cpu_seconds
 from bench.peer import REPO, PeerProcess
 from bench.report import machine, median, ratio, require_model, save_json, table
-from tests.serverproc import ServerProcess
-from tests.speech import sentences
-from tests.wer import wer
+from bench.support import ServerProcess, sentences, wer
 from voxserve.server.repository import load_engine, read_manifest
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.tts.piper import PiperVoice

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import grpc
-
-from voxserve.client.connection import ConnectionOptions
 
 # Commands that belong to other packages take the rest of the command line as their own.
 DELEGATED: dict[str, tuple[str, str]] = {
@@ -18,24 +15,8 @@ DELEGATED: dict[str, tuple[str, str]] = {
 }
 
 
-def _connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", default="localhost:50051", help="host:port of the server")
-    parser.add_argument("--token", default=None, help="API key sent as a bearer token")
-    parser.add_argument("--tls", action="store_true", help="connect with TLS")
-    parser.add_argument("--ca-cert", type=Path, help="PEM file of the CA that signed the server")
-    parser.add_argument("--client-cert", type=Path, help="PEM client certificate (mutual TLS)")
-    parser.add_argument("--client-key", type=Path, help="PEM client key (mutual TLS)")
-
-
-def connection_from(args: argparse.Namespace) -> ConnectionOptions:
-    return ConnectionOptions(
-        target=args.server, token=args.token, tls=args.tls, ca_cert=args.ca_cert,
-        client_cert=args.client_cert, client_key=args.client_key,
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from voxserve.client.commands import COMMANDS
+    from voxserve.client.commands import COMMANDS, add_connection_arguments
 
     parser = argparse.ArgumentParser(
         prog="voxserve", description="voxserve speech server and client"
@@ -45,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=help_text, add_help=False)
     for name, (add_arguments, _, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
-        _connection_args(command)
+        add_connection_arguments(command)
         add_arguments(command)
     return parser
 

@@ -17,14 +17,30 @@ from typing import TextIO
 from google.protobuf import json_format
 
 from voxserve.client.client import VoxClient
+from voxserve.client.connection import ConnectionOptions
 from voxserve.client.mic import AudioSource, FileSource, Microphone, SoundDevice
 from voxserve.client.streaming import StreamSettings
 from voxserve.v1 import audio_pb2, recognizer_pb2, synthesizer_pb2
 
 
-def _client(args: argparse.Namespace) -> VoxClient:
-    from voxserve.client.cli import connection_from
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every client command takes to reach the server."""
+    parser.add_argument("--server", default="localhost:50051", help="host:port of the server")
+    parser.add_argument("--token", default=None, help="API key sent as a bearer token")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument("--ca-cert", type=Path, help="PEM file of the CA that signed the server")
+    parser.add_argument("--client-cert", type=Path, help="PEM client certificate (mutual TLS)")
+    parser.add_argument("--client-key", type=Path, help="PEM client key (mutual TLS)")
 
+
+def connection_from(args: argparse.Namespace) -> ConnectionOptions:
+    return ConnectionOptions(
+        target=args.server, token=args.token, tls=args.tls, ca_cert=args.ca_cert,
+        client_cert=args.client_cert, client_key=args.client_key,
+    )
+
+
+def _client(args: argparse.Namespace) -> VoxClient:
     return VoxClient(connection_from(args))
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from voxserve.export.errors import ExportError
-from voxserve.server.repository import MANIFEST
+from voxserve.server.repository import FORMAT_VERSION, MANIFEST
 
 MANIFEST_FILE = MANIFEST
-FORMAT_VERSION = 1
 
 
 def model_manifest(

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from voxserve.server.config import ServerConfig
 from voxserve.server.errors import VoxserveError
+from voxserve.server.streaming.settings import Detector
 
 HELP = {
     "host": "address to bind",
@@ -40,6 +41,8 @@ HELP = {
     "max_synthesis_calls": "concurrent synthesis calls; more are refused with RESOURCE_EXHAUSTED",
     "vad": "default voice activity detector: webrtc or silero",
     "vad_aggressiveness": "default WebRTC VAD aggressiveness, 0..3",
+    "min_silence_ms": "default silence that ends an utterance, 100..10000 ms",
+    "silero_threshold": "Silero VAD speech probability threshold, 0.15..1 (exclusive)",
     "interim_interval_ms": "default interval between interim results, ms of audio",
     "keepalive_time_s": "seconds between keepalive pings to each client",
     "keepalive_timeout_s": "a client not answering a ping within this is disconnected",
@@ -56,7 +59,7 @@ HELP = {
     "metrics_port": "Prometheus metrics over HTTP on this port (/metrics); 0: off",
     "replica_id": "name sent in x-voxserve-replica response metadata (empty: hostname:port)",
 }
-CHOICES = {"device": ("auto", "cpu", "cuda"), "vad": ("webrtc", "silero")}
+CHOICES = {"device": ("auto", "cpu", "cuda"), "vad": tuple(d.value for d in Detector)}
 ENV_ONLY = {"api_keys"}  # secrets: from the environment only, never a flag visible in `ps`
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
@@ -142,7 +145,7 @@ def options_from(argv: Sequence[str] | None, env: Mapping[str, str]
 
 
 def setup_logging(level: str, log_format: str) -> None:
-    from voxserve.server.requestlog import JsonFormatter, RequestIdFilter
+    from voxserve.server.servicers.requestlog import JsonFormatter, RequestIdFilter
 
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())

@@ -14,17 +14,18 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from voxserve.server import metrics
 from voxserve.server.admission import Admission
-from voxserve.server.auth import AuthInterceptor, load_api_keys
 from voxserve.server.config import ServerConfig
 from voxserve.server.inference import InferencePool
 from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
-from voxserve.server.requestlog import RequestLog
+from voxserve.server.servicers.auth import AuthInterceptor, load_api_keys
 from voxserve.server.servicers.models import ModelsServicer
 from voxserve.server.servicers.recognizer import RecognizerServicer
+from voxserve.server.servicers.requestlog import RequestLog
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
+from voxserve.server.servicers.tls import server_credentials
 from voxserve.server.state import ServerState
-from voxserve.server.tls import server_credentials
+from voxserve.server.streaming.settings import Detector
 from voxserve.v1 import (
     models_pb2,
     models_pb2_grpc,
@@ -67,7 +68,6 @@ class Server:
     pool: InferencePool
     config: ServerConfig
     replica: str
-    recognizer: RecognizerServicer
     metrics_endpoint: MetricsEndpoint | None = None
 
     async def set_serving(self, serving: bool) -> None:
@@ -128,8 +128,8 @@ def create_server(config: ServerConfig) -> Server:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     recognition = Admission("recognition", config.max_streams)
     synthesis = Admission("synthesis", config.max_synthesis_calls)
-    recognizer = RecognizerServicer(state, pool, config, recognition)
-    recognizer_pb2_grpc.add_RecognizerServicer_to_server(recognizer, grpc_server)
+    recognizer_pb2_grpc.add_RecognizerServicer_to_server(
+        RecognizerServicer(state, pool, config, recognition), grpc_server)
     synthesizer_pb2_grpc.add_SynthesizerServicer_to_server(
         SynthesizerServicer(state, pool, config, synthesis), grpc_server
     )
@@ -140,8 +140,7 @@ def create_server(config: ServerConfig) -> Server:
     port = _bind(grpc_server, f"{config.host}:{config.port}", credentials)
     if not config.replica_id and config.port == 0:
         request_log.replica = f"{socket.gethostname()}:{port}"  # the port is known only now
-    return Server(grpc_server, port, health_servicer, state, pool, config, request_log.replica,
-                  recognizer)
+    return Server(grpc_server, port, health_servicer, state, pool, config, request_log.replica)
 
 
 def _bind(grpc_server: grpc.aio.Server, address: str,
@@ -172,11 +171,10 @@ async def start(server: Server) -> None:
     repository = await asyncio.to_thread(
         load_repository, config.models_dir, config.runtime, config.default_recognizer,
         config.default_voice, config.model_variant,
+        config.endpointing.detector is Detector.SILERO,
     )
     for model, seconds in repository.load_time_s.items():
         metrics.set_model_load_time(model, seconds)
-    if config.vad == "silero":  # the server's default detector: a missing model fails start-up
-        await server.recognizer.load_silero()
     server.state.set_repository(repository)
     await server.set_serving(True)
     log.info("serving %d recognizer(s) and %d voice(s)", len(repository.recognizers),

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from voxserve.server.errors import InvalidArgument
 from voxserve.server.runtime import Device, RuntimeOptions
+from voxserve.server.streaming.settings import (
+    ENDPOINTING,
+    INTERIM_INTERVAL_MS,
+    SILERO_THRESHOLD,
+    Detector,
+    EndpointingOptions,
+)
 
 MIB = 1024 * 1024
 
@@ -38,10 +46,13 @@ class ServerConfig:
     max_synthesis_bytes: int = 4 * MIB - 64 * 1024  # a Synthesize response, under 4 MiB clients
     max_streams: int = 32  # concurrent StreamingRecognize + Recognize calls
     max_synthesis_calls: int = 16  # concurrent Synthesize + StreamingSynthesize calls
-    # Live recognition defaults (clients may override per stream).
-    vad: str = "webrtc"
-    vad_aggressiveness: int = 2
-    interim_interval_ms: int = 500
+    # Live recognition defaults (clients may override per stream but silero_threshold); the
+    # ranges and defaults are server/streaming/settings.py's table.
+    vad: str = Detector.WEBRTC.value
+    vad_aggressiveness: int = ENDPOINTING["vad_aggressiveness"].default
+    min_silence_ms: int = ENDPOINTING["min_silence_ms"].default
+    silero_threshold: float = SILERO_THRESHOLD
+    interim_interval_ms: int = INTERIM_INTERVAL_MS.default
     # Connections. Keepalive pings find dead peers behind NATs and load balancers; a maximum
     # connection age makes clients reconnect now and then, so new replicas get traffic.
     keepalive_time_s: float = 30.0
@@ -60,6 +71,16 @@ class ServerConfig:
     metrics_port: int = 0  # Prometheus endpoint on host:metrics_port; 0 = off
     replica_id: str = ""  # sent as x-voxserve-replica; "" = hostname:port
 
+    @property
+    def endpointing(self) -> EndpointingOptions:
+        """The server's endpointing settings; each stream's request overrides what it sets."""
+        return EndpointingOptions(
+            detector=Detector(self.vad),
+            vad_aggressiveness=self.vad_aggressiveness,
+            min_silence_ms=self.min_silence_ms,
+            silero_threshold=self.silero_threshold,
+        )
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
@@ -67,12 +88,13 @@ class ServerConfig:
             raise ValueError("inference_workers must be >= 1")
         if self.grace_s < 0:
             raise ValueError("grace_s must be >= 0")
-        if self.vad not in ("webrtc", "silero"):
+        if self.vad not in {detector.value for detector in Detector}:
             raise ValueError(f"vad must be webrtc or silero, not {self.vad!r}")
-        if not 0 <= self.vad_aggressiveness <= 3:
-            raise ValueError("vad_aggressiveness must be 0..3")
-        if not 100 <= self.interim_interval_ms <= 5000:
-            raise ValueError("interim_interval_ms must be 100..5000")
+        try:
+            self.endpointing  # noqa: B018 - built once here to validate the VAD settings
+            INTERIM_INTERVAL_MS.check("interim_interval_ms", self.interim_interval_ms)
+        except InvalidArgument as exc:  # the operator's mistake, not a client's
+            raise ValueError(str(exc).removeprefix("endpointing.")) from None
         for name in ("max_audio_bytes", "max_message_audio_bytes", "max_text_bytes",
                      "max_streaming_text_bytes", "max_synthesis_bytes", "max_streams",
                      "max_synthesis_calls"):

@@ -1,8 +1,8 @@
 """The domain exceptions of voxserve; the gRPC edge maps them to status codes in one place.
 
-Engines and audio code raise these (never grpc errors); `voxserve.server.status` turns them into
-gRPC status codes. Messages are written for the client: they name the problem and the limit,
-never a Python class, path or traceback.
+Engines and audio code raise these (never grpc errors); `voxserve.server.servicers.status_mapping`
+turns them into gRPC status codes. Messages are written for the client: they name the problem
+and the limit, never a Python class, path or traceback.
 """
 
 

@@ -3,45 +3,69 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from voxserve.server.engines import RECOGNIZERS, VOICES, Recognizer, Voice
 from voxserve.server.errors import InvalidArgument, ModelLoadError, ModelNotFound
 from voxserve.server.language import normalize_language_code
 from voxserve.server.runtime import RuntimeOptions, uses_cuda
+from voxserve.server.streaming.vad import SileroModel
 
 log = logging.getLogger("voxserve.repository")
 
 MANIFEST = "manifest.json"
-# family -> "module:Class" of the engine whose `load(folder, manifest, runtime)` builds it.
-ENGINES = {
-    "whisper": "voxserve.server.asr.whisper:WhisperRecognizer",
-    "piper": "voxserve.server.tts.piper:PiperVoice",
-}
+# The manifest layout this server reads; the exporter writes it (export/manifest.py).
+FORMAT_VERSION = 1
 KINDS = ("recognizer", "voice")
+Engine = TypeVar("Engine", Recognizer, Voice)
+# kind -> family -> the loader of its engine (server/engines.py)
+LOADERS: dict[str, Mapping[str, object]] = {"recognizer": RECOGNIZERS, "voice": VOICES}
+
+
+class SileroSlot:
+    """Silero VAD's shared session, owned by the repository like the other models: loaded once,
+    at start-up when it is the server's default detector (`--vad silero`), else on the first
+    stream that asks for it; kept for the server's life. Thread-safe: call get() on the pool."""
+
+    def __init__(self, loader: Callable[[], SileroModel] = SileroModel.load) -> None:
+        self._loader = loader
+        self._model: SileroModel | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SileroModel:
+        """The model, loaded now if it is not yet (blocking); ModelLoadError when it cannot be,
+        and the next call tries again."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._loader()
+                log.info("loaded Silero VAD from %s", self._model.path)
+            return self._model
 
 
 @dataclass(frozen=True)
 class ModelRepository:
     """Loaded recognizers and voices by name, plus the defaults of each kind."""
 
-    recognizers: dict[str, Any] = field(default_factory=dict)
-    voices: dict[str, Any] = field(default_factory=dict)
+    recognizers: dict[str, Recognizer] = field(default_factory=dict)
+    voices: dict[str, Voice] = field(default_factory=dict)
     default_recognizer: str = ""
     default_voice: str = ""
     families: dict[str, str] = field(default_factory=dict)
     load_time_s: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)  # see model_version()
+    silero: SileroSlot = field(default_factory=SileroSlot)
 
-    def recognizer(self, name: str = "") -> Any:
+    def recognizer(self, name: str = "") -> Recognizer:
         return _pick(self.recognizers, name or self.default_recognizer, "recognizer model")
 
-    def voice(self, name: str = "", language_code: str = "") -> Any:
+    def voice(self, name: str = "", language_code: str = "") -> Voice:
         """The named voice (or the default), or with no name the voice for `language_code`:
         the default voice when it speaks it, else the first by name that does."""
         if name or not language_code:
@@ -59,7 +83,7 @@ class ModelRepository:
         raise ModelNotFound(f"no voice speaks config.language_code {language_code!r}")
 
 
-def _speaks(voice: Any, language_code: str) -> bool:
+def _speaks(voice: Voice, language_code: str) -> bool:
     """A voice speaks a tag when their languages match and, where the tag names a region,
     its region matches too ("en" and "en-US" are spoken by an en-US voice, "en-GB" is not)."""
     wanted = normalize_language_code(language_code, "config.language_code")
@@ -71,7 +95,7 @@ def _speaks(voice: Any, language_code: str) -> bool:
     return False
 
 
-def _pick(models: dict[str, Any], name: str, what: str) -> Any:
+def _pick(models: dict[str, Engine], name: str, what: str) -> Engine:
     if not models:
         raise ModelNotFound(f"the server holds no {what}")
     try:
@@ -89,13 +113,18 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path}: unreadable manifest ({exc})") from exc
-    for key in ("name", "kind", "family", "files"):
+    for key in ("format_version", "name", "kind", "family", "files"):
         if key not in manifest:
             raise ModelLoadError(f"{path}: manifest lacks {key!r}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path}: format_version {manifest['format_version']!r} is not the one this server"
+            f" reads ({FORMAT_VERSION}); re-export the model with this version of voxserve"
+        )
     if manifest["kind"] not in KINDS:
         raise ModelLoadError(f"{path}: kind must be one of {KINDS}, not {manifest['kind']!r}")
-    if manifest["family"] not in ENGINES:
-        raise ModelLoadError(f"{path}: unknown family {manifest['family']!r}")
+    if manifest["family"] not in LOADERS[manifest["kind"]]:
+        raise ModelLoadError(f"{path}: unknown {manifest['kind']} family {manifest['family']!r}")
     for role, name in manifest["files"].items():
         if not (folder / name).is_file():
             raise ModelLoadError(f"{path}: {role} file {name!r} is missing")
@@ -132,10 +161,23 @@ def with_variant(manifest: dict[str, Any], variant: str) -> dict[str, Any]:
     return manifest
 
 
-def load_engine(folder: Path, manifest: dict[str, Any], runtime: RuntimeOptions) -> Any:
-    module_name, class_name = ENGINES[manifest["family"]].split(":")
-    engine_class = getattr(importlib.import_module(module_name), class_name)
-    return engine_class.load(folder, manifest, runtime)
+def load_recognizer(folder: Path, manifest: dict[str, Any],
+                    runtime: RuntimeOptions) -> Recognizer:
+    """The recognizer a checked manifest (read_manifest) of kind "recognizer" describes."""
+    return RECOGNIZERS[manifest["family"]](folder, manifest, runtime)
+
+
+def load_voice(folder: Path, manifest: dict[str, Any], runtime: RuntimeOptions) -> Voice:
+    """The voice a checked manifest (read_manifest) of kind "voice" describes."""
+    return VOICES[manifest["family"]](folder, manifest, runtime)
+
+
+def load_engine(folder: Path, manifest: dict[str, Any],
+                runtime: RuntimeOptions) -> Recognizer | Voice:
+    """The engine of a checked manifest of either kind."""
+    if manifest["kind"] == "recognizer":
+        return load_recognizer(folder, manifest, runtime)
+    return load_voice(folder, manifest, runtime)
 
 
 def load_repository(
@@ -144,12 +186,16 @@ def load_repository(
     default_recognizer: str = "",
     default_voice: str = "",
     variant: str = "",
+    load_silero: bool = False,
 ) -> ModelRepository:
-    """Load every model folder under `models_dir` (blocking; call it off the event loop)."""
+    """Load every model folder under `models_dir`, and Silero VAD when `load_silero` (the
+    server's default detector: a missing model then fails start-up). Blocking: call it off the
+    event loop."""
     if not models_dir.is_dir():
         raise ModelLoadError(f"model repository {models_dir} is not a folder")
     variant = default_variant(variant, runtime)
-    loaded: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    recognizers: dict[str, Recognizer] = {}
+    voices: dict[str, Voice] = {}
     load_time_s: dict[str, float] = {}
     families: dict[str, str] = {}
     versions: dict[str, str] = {}
@@ -160,19 +206,25 @@ def load_repository(
     for folder in sorted(folders):
         manifest = with_variant(read_manifest(folder), variant)
         started = time.perf_counter()
-        engine = load_engine(folder, manifest, runtime)
+        name = manifest["name"]
+        if manifest["kind"] == "recognizer":
+            recognizers[name] = load_recognizer(folder, manifest, runtime)
+        else:
+            voices[name] = load_voice(folder, manifest, runtime)
         load_time_s[manifest["name"]] = time.perf_counter() - started
         log.info("loaded %s %s (%s) from %s in %.2f s", manifest["kind"], manifest["name"],
                  manifest.get("variant") or "float32", folder, load_time_s[manifest["name"]])
-        loaded[manifest["kind"]][manifest["name"]] = engine
         families[manifest["name"]] = manifest["family"]
         versions[manifest["name"]] = model_version(folder, manifest)
-    recognizers, voices = loaded["recognizer"], loaded["voice"]
     if not recognizers and not voices:
         raise ModelLoadError(
             f"no models in {models_dir} (each needs a {MANIFEST}); run `make models`"
         )
+    silero = SileroSlot()
+    if load_silero:
+        silero.get()
     return ModelRepository(
+        silero=silero,
         recognizers=recognizers,
         voices=voices,
         default_recognizer=_default(recognizers, default_recognizer, "recognizer"),
@@ -183,7 +235,7 @@ def load_repository(
     )
 
 
-def _default(models: dict[str, Any], wanted: str, what: str) -> str:
+def _default(models: Mapping[str, object], wanted: str, what: str) -> str:
     if wanted and wanted not in models:
         raise ModelLoadError(f"default {what} {wanted!r} is not in the repository")
     return wanted or (min(models) if models else "")

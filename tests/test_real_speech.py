@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.realspeech import (
+from bench.realspeech import (
     CI_PROMPTS,
     SPEECH,
     Clip,

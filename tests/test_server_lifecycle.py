@@ -54,6 +54,13 @@ def test_sigterm_drains_and_exits_zero(models_dir: Path) -> None:
         assert "draining" in proc.output() and "stopped" in proc.output()
 
 
+def test_silero_as_the_default_detector_loads_before_serving(models_dir: Path) -> None:
+    with ServerProcess(models_dir, "--vad", "silero") as proc:
+        proc.wait_serving()
+        output = proc.output()
+        assert output.index("loaded Silero VAD from") < output.index("serving 1 recognizer(s)")
+
+
 def test_unknown_model_is_not_found(server: ServerProcess) -> None:
     from voxserve.v1 import recognizer_pb2
 
@@ -85,7 +92,7 @@ def test_bad_flag_value_is_a_usage_error() -> None:
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
-    assert "vad_aggressiveness must be 0..3" in result.stderr
+    assert "vad_aggressiveness must be 0 to 3, not 7" in result.stderr
 
 
 def test_env_variables_configure_the_server() -> None:

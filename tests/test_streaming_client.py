@@ -41,6 +41,9 @@ RATE = 16000
 CHUNK_BYTES = 3200  # 100 ms of 16 kHz LINEAR16
 TEXTS = ("Please call me back when you get this message.",
          "My favorite season of the year is autumn.")
+# Measured 1 word in 17 over both texts (tiny.en float32 on CPU, every run): one word of slack
+# would hide nothing, so the bound is the measurement.
+TEXTS_WER_BOUND = 1 / 17
 Final = tuple[int, int, int, str]
 
 
@@ -77,7 +80,7 @@ def reference(server: ServerProcess) -> list[Final]:
         stub = recognizer_pb2_grpc.RecognizerStub(channel)
         found = finals(stub.StreamingRecognize(iter(requests), timeout=120))
     assert [index for index, *_ in found] == [0, 1]
-    assert wer(list(TEXTS), [text for *_, text in found]) <= 0.2
+    assert wer(list(TEXTS), [text for *_, text in found]) <= TEXTS_WER_BOUND
     return found
 
 
@@ -213,7 +216,7 @@ def test_cli_streams_a_stereo_44k_wav(server: ServerProcess, tmp_path: Path) -> 
     path.write_bytes(wav_bytes(np.stack([mono, mono * 0.8], axis=1), 44100, channels=2))
     done = cli(str(path), "--stream", "--chunk-ms", "40", "--server", server.target)
     assert done.returncode == 0, done.stderr
-    assert wer(list(TEXTS), done.stdout.splitlines()) <= 0.2
+    assert wer(list(TEXTS), done.stdout.splitlines()) <= TEXTS_WER_BOUND, done.stdout
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ from tests.speech import espeak, join, noise, sentences, silence, wav_bytes
 from tests.wer import wer
 from voxserve.server.audio.codecs import float_to_mulaw
 from voxserve.server.inference import InferencePool
-from voxserve.server.servicers.streaming import ActionFeed, InterimBudget, SharedSilero
 from voxserve.server.streaming.endpointer import SpeechStarted
+from voxserve.server.streaming.live import ActionFeed, InterimBudget
 from voxserve.server.streaming.session import InterimRequest
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
@@ -48,7 +48,11 @@ FRAME_MS = 30  # WebRTC VAD frame
 WEBRTC_HANGOVER_MS = 150
 # tiny.en on espeak-ng: each clean sentence alone is word for word; a final's audio is cut by
 # the VAD, which may cost a word at the edges.
-UTTERANCE_WER_BOUND = 0.2
+# Measured 0.0 on every clean 16 kHz sentence here (espeak-ng, tiny.en float32 on CPU): the
+# endpointer cuts by audio, not by time, so a final's text is the same on every run.
+UTTERANCE_WER_BOUND = 0.0
+# 8 kHz mu-law loses everything above 4 kHz: measured 1 word in 6 of sentence 8.
+TELEPHONE_WER_BOUND = 1 / 6
 
 
 @dataclass
@@ -298,7 +302,8 @@ def test_other_rates_and_encodings(server: ServerProcess, rate_hz: int, encoding
     outcome = run(server.target, requests(config, chunks))
     assert outcome.code == grpc.StatusCode.OK, outcome.details
     assert len(outcome.finals) == 1
-    assert wer([text], [outcome.text]) <= UTTERANCE_WER_BOUND
+    bound = TELEPHONE_WER_BOUND if rate_hz == 8000 else UTTERANCE_WER_BOUND
+    assert wer([text], [outcome.text]) <= bound, outcome.text
 
 
 def test_silero_detector(server: ServerProcess) -> None:
@@ -475,36 +480,54 @@ def test_too_long_stream_flushes_then_resource_exhausted(limited: ServerProcess)
     assert wer([text], [outcome.text]) <= UTTERANCE_WER_BOUND
 
 
-def test_a_stream_holds_its_slot_until_cancelled(limited: ServerProcess) -> None:
+@pytest.fixture(scope="module")
+def one_slot(models_dir: Path) -> Iterator[tuple[ServerProcess, int]]:
+    """One stream at a time, and timeouts long enough that only the test ends a stream: the
+    slot test then depends on no timing, however loaded the machine is."""
+    port = free_port()
+    with ServerProcess(models_dir, "--max-streams", "1", "--stream-idle-timeout-s", "600",
+                       "--first-message-timeout-s", "600", "--metrics-port", str(port)) as proc:
+        proc.wait_serving()
+        yield proc, port
+
+
+def streams_in_use(metrics_port: int) -> float:
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return next(sample.value for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "voxserve_admission_in_use"
+                and sample.labels == {"kind": "recognition"})
+
+
+def wait_streams_in_use(metrics_port: int, count: int) -> None:
+    """Until the server reports `count` streams holding a slot (it is a state, not a delay)."""
+    for _ in range(600):
+        if streams_in_use(metrics_port) == count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the server never reported {count} stream(s) in use")
+
+
+def test_a_stream_holds_its_slot_until_cancelled(one_slot: tuple[ServerProcess, int]) -> None:
+    server, metrics_port = one_slot
     hold = threading.Event()
-    with grpc.insecure_channel(limited.target) as channel:
+    with grpc.insecure_channel(server.target) as channel:
         stub = recognizer_pb2_grpc.RecognizerStub(channel)
         first = stub.StreamingRecognize(requests(streaming_config(), [], hold_open=hold),
-                                        timeout=60)
+                                        timeout=600)
         try:
-            refused = _wait_refused(limited.target)
+            wait_streams_in_use(metrics_port, 1)
+            refused = run(server.target, requests(streaming_config(), [bytes(3200)]))
             assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "at capacity" in refused.details
         finally:
             first.cancel()
             hold.set()
-    # Cancelling freed the slot: a new stream is admitted (the server notices within moments).
-    for _ in range(50):
-        outcome = run(limited.target, requests(streaming_config(), [bytes(3200)]))
-        if outcome.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
-            break
-        time.sleep(0.1)
+    wait_streams_in_use(metrics_port, 0)  # cancelling freed the slot
+    outcome = run(server.target, requests(streaming_config(), [bytes(3200)]))
     assert outcome.code == grpc.StatusCode.OK, outcome.details
-
-
-def _wait_refused(target: str) -> Outcome:
-    """A second stream, once the first one holds the only slot."""
-    for _ in range(50):
-        outcome = run(target, requests(streaming_config(), [bytes(3200)]))
-        if outcome.code != grpc.StatusCode.OK:
-            return outcome
-        time.sleep(0.1)
-    raise AssertionError("the second stream was never refused")
 
 
 def test_drain_flushes_open_streams_then_ends_them(models_dir: Path) -> None:
@@ -574,10 +597,3 @@ def test_interim_budget_keeps_a_worker_for_finals() -> None:
     assert [budget.take() for _ in range(4)] == [True, True, True, False]
     budget.release()
     assert budget.take() and not budget.take()
-
-
-async def test_silero_is_built_once_and_shared() -> None:
-    shared = SharedSilero(InferencePool(1))
-    models = await asyncio.gather(shared.get(), shared.get(), shared.load())
-    assert models[0] is models[1] is models[2]
-    assert models[0].path.name == "silero_vad.onnx"

@@ -49,7 +49,9 @@ def test_wav_response_is_a_valid_file_of_the_stated_length(client: VoxClient) ->
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 22050)
         frames = wav.getnframes()
     assert response.audio_duration_ms == round(1000 * frames / 22050)
-    assert 500 < response.audio_duration_ms < 3000
+    # measured 1001 ms with the noise off; one 256-sample VITS frame (11.6 ms) of slack for
+    # another execution provider's rounding of the predicted durations
+    assert response.audio_duration_ms == pytest.approx(1001, abs=12)
 
 
 def test_streamed_chunks_add_up_to_the_unary_audio(client: VoxClient) -> None:
@@ -85,13 +87,14 @@ def test_mulaw_for_telephony(client: VoxClient) -> None:
     assert len(response.audio_content) == pytest.approx(response.audio_duration_ms * 8, abs=8)
     heard = client.recognize(response.audio_content, recognizer_pb2.RecognitionConfig(
         encoding=MULAW, sample_rate_hz=8000))
-    assert wer(["Your call is important to us."], [heard.transcript]) <= 0.2
+    assert wer(["Your call is important to us."], [heard.transcript]) == 0.0  # measured exact
 
 
 def test_speaking_rate_changes_the_length(client: VoxClient) -> None:
     normal = client.synthesize(PARAGRAPH, config()).audio_duration_ms
     fast = client.synthesize(PARAGRAPH, config(speaking_rate=2.0)).audio_duration_ms
-    assert 0.4 * normal < fast < 0.75 * normal
+    # measured 0.648: the phonemes take half the time, the sentence silences do not shrink
+    assert fast / normal == pytest.approx(0.648, abs=0.01)
 
 
 def test_any_unicode_is_spoken_or_skipped(client: VoxClient) -> None:

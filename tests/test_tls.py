@@ -26,7 +26,7 @@ from voxserve.client.client import VoxClient
 from voxserve.client.connection import ConnectionOptions, open_aio_channel, open_channel
 from voxserve.server.app import Server, create_server
 from voxserve.server.config import ServerConfig
-from voxserve.server.tls import server_credentials
+from voxserve.server.servicers.tls import server_credentials
 from voxserve.v1 import models_pb2, models_pb2_grpc
 
 KEY = "vx-tls-test-key"
@@ -213,5 +213,8 @@ def test_real_server_with_mutual_tls_and_a_key(models_dir: Path, pki: Pki) -> No
                                     client_cert=pki.client.cert, client_key=pki.client.key)
         with VoxClient(options) as client:
             response = client.synthesize("Hello over mutual TLS.")
-        assert response.audio_duration_ms > 0
+        assert response.voice == "en_US-joe-medium"
+        # 16-bit samples at the stated rate: the stated duration is the audio's own
+        assert response.audio_duration_ms == round(
+            500 * len(response.audio_content) / response.sample_rate_hz)
         assert "(TLS, replica" in proc.output()

@@ -8,15 +8,15 @@ from typing import Any
 
 from voxserve.export.errors import WeightsError
 from voxserve.export.manifest import model_manifest
-from voxserve.export.whisper.contract import (
+from voxserve.export.whisper.sources import LoadedWhisper
+from voxserve.server.asr.config import WhisperConfig
+from voxserve.server.asr.contract import (
     DECODER_FILE,
     ENCODER_FILE,
     OPSET,
     TOKENIZER_FILE,
     tensor_names,
 )
-from voxserve.export.whisper.sources import LoadedWhisper
-from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import SAMPLE_RATE_HZ
 from voxserve.server.errors import ModelLoadError
 

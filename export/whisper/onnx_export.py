@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from voxserve.export.whisper.contract import (
+from voxserve.export.whisper.model import Whisper
+from voxserve.server.asr.contract import (
     DECODER_AXES,
     DECODER_INPUTS,
     DECODER_OUTPUTS,
@@ -24,7 +25,6 @@ from voxserve.export.whisper.contract import (
     ENCODER_OUTPUTS,
     OPSET,
 )
-from voxserve.export.whisper.model import Whisper
 
 # example sizes for tracing; every one of these axes is exported as dynamic
 _EXAMPLE_FRAMES = 200

@@ -15,13 +15,6 @@ import numpy as np
 
 from voxserve.export.errors import ExportError
 from voxserve.export.manifest import MANIFEST_FILE
-from voxserve.export.whisper.contract import (
-    DECODER_FILE,
-    ENCODER_FILE,
-    INT8_FILES,
-    MAX_MEL_FRAMES,
-    TOKENIZER_FILE,
-)
 from voxserve.export.whisper.greedy import DecodeRules, greedy_decode, transcribe_rules
 from voxserve.export.whisper.manifest import engine_config
 from voxserve.export.whisper.model import Whisper
@@ -32,6 +25,13 @@ from voxserve.export.whisper.quantize import quantize_int8
 from voxserve.export.whisper.runners import OrtRunner, TorchRunner
 from voxserve.export.whisper.sources import LoadedWhisper
 from voxserve.export.whisper.speech import SENTENCES, Utterance, synthesize
+from voxserve.server.asr.contract import (
+    DECODER_FILE,
+    ENCODER_FILE,
+    INT8_FILES,
+    MAX_MEL_FRAMES,
+    TOKENIZER_FILE,
+)
 from voxserve.server.asr.features import HOP_LENGTH, log_mel_spectrogram
 
 # decoding a few steps of the unpadded input is enough to exercise the dynamic frame axis

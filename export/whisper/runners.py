@@ -8,7 +8,6 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from voxserve.export.whisper.contract import DECODER_INPUTS, ENCODER_INPUTS
 from voxserve.export.whisper.model import Whisper
 
 Array = np.ndarray
@@ -50,26 +49,27 @@ class TorchRunner:
 
 
 class OrtRunner:
-    """The exported encoder.onnx / decoder.onnx pair under ONNX Runtime on the CPU."""
+    """The exported encoder.onnx / decoder.onnx pair on the CPU, through the engine's own
+    wrapper of their sessions (server/asr/network.py), so parity checks what the server runs."""
 
     def __init__(self, encoder_path: Path, decoder_path: Path, n_text_layer: int,
                  n_text_state: int) -> None:
-        from voxserve.server.runtime import RuntimeOptions, create_session
+        from voxserve.server.asr.network import WhisperNetwork
+        from voxserve.server.runtime import RuntimeOptions
 
-        options = RuntimeOptions(device="cpu")
-        self._encoder = create_session(encoder_path, options)
-        self._decoder = create_session(decoder_path, options)
+        self._network = WhisperNetwork.open(encoder_path, decoder_path,
+                                            RuntimeOptions(device="cpu"), n_text_layer,
+                                            n_text_state)
         self.n_text_layer = n_text_layer
         self.n_text_state = n_text_state
 
     def encode(self, mel: Array) -> tuple[Array, Array]:
-        keys, values = self._encoder.run(None, dict(zip(ENCODER_INPUTS, [mel], strict=True)))
-        return keys, values
+        return self._network.run_encoder(mel)
 
     def decode(self, tokens: Array, self_k: Array, self_v: Array, cross_k: Array,
                cross_v: Array) -> DecoderStep:
-        feeds = dict(zip(DECODER_INPUTS, (tokens, self_k, self_v, cross_k, cross_v), strict=True))
-        logits, new_k, new_v, attn = self._decoder.run(None, feeds)
+        logits, new_k, new_v, attn = self._network.run_decoder(tokens, self_k, self_v, cross_k,
+                                                               cross_v)
         return logits, new_k, new_v, attn
 
 

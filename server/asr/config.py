@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from voxserve.server.asr.contract import check_tensor_names
 from voxserve.server.errors import ModelLoadError
 
 _DIM_KEYS = (
@@ -111,7 +112,7 @@ class WhisperConfig:
             languages = {str(k): int(v) for k, v in section.get("languages", {}).items()}
             multilingual = bool(section["multilingual"])
             codes = tuple(str(c) for c in manifest.get("language_codes") or languages or ["en"])
-            return cls(
+            config = cls(
                 name=name,
                 dims=dims,
                 multilingual=multilingual,
@@ -130,3 +131,5 @@ class WhisperConfig:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"model {name}: bad whisper manifest ({exc!r})") from exc
+        check_tensor_names(section.get("tensor_names"), name)
+        return config

@@ -6,7 +6,8 @@ import functools
 
 import numpy as np
 
-SAMPLE_RATE_HZ = 16000
+from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
+
 N_FFT = 400  # whisper: 25 ms window at 16 kHz
 HOP_LENGTH = 160  # whisper: 10 ms hop -> 100 frames per second
 FRAMES_PER_SECOND = SAMPLE_RATE_HZ // HOP_LENGTH

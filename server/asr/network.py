@@ -1,4 +1,7 @@
-"""The exported Whisper encoder and decoder ONNX graphs, behind typed numpy calls."""
+"""The exported Whisper encoder and decoder ONNX graphs, behind typed numpy calls.
+
+The one wrapper of these graphs' ONNX Runtime sessions: the engine decodes through it, and the
+exporter's parity check runs the graphs through it too (`run_encoder`, `run_decoder`)."""
 
 from __future__ import annotations
 
@@ -8,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from voxserve.server.asr.contract import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+)
 from voxserve.server.errors import ModelLoadError
 from voxserve.server.runtime import RuntimeOptions, active_provider, create_session
 
-# the exporter's tensor names (the Whisper ONNX contract)
-_ENCODER_INPUTS = ("mel",)
-_ENCODER_OUTPUTS = ("cross_k", "cross_v")
-_DECODER_INPUTS = ("tokens", "self_k", "self_v", "cross_k", "cross_v")
-_DECODER_OUTPUTS = ("logits", "new_self_k", "new_self_v", "cross_attn")
-_STEP_OUTPUTS = ["logits", "new_self_k", "new_self_v"]
+_STEP_OUTPUTS = ("logits", "new_self_k", "new_self_v")
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,8 @@ class WhisperNetwork:
 
     def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession,
                  n_text_layer: int, n_text_state: int) -> None:
-        _check_names(encoder, _ENCODER_INPUTS, _ENCODER_OUTPUTS, "encoder")
-        _check_names(decoder, _DECODER_INPUTS, _DECODER_OUTPUTS, "decoder")
+        _check_names(encoder, ENCODER_INPUTS, ENCODER_OUTPUTS, "encoder")
+        _check_names(decoder, DECODER_INPUTS, DECODER_OUTPUTS, "decoder")
         self._encoder = encoder
         self._decoder = decoder
         self._n_text_layer = n_text_layer
@@ -93,9 +97,21 @@ class WhisperNetwork:
         """Provider running the encoder (CUDA or CPU)."""
         return active_provider(self._encoder)
 
+    def run_encoder(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder graph as exported: mel [batch, n_mels, n_frames] -> cross_k, cross_v."""
+        k, v = self._encoder.run(list(ENCODER_OUTPUTS), {"mel": mel.astype(np.float32)})
+        return k, v
+
+    def run_decoder(self, tokens: np.ndarray, self_k: np.ndarray, self_v: np.ndarray,
+                    cross_k: np.ndarray, cross_v: np.ndarray,
+                    outputs: tuple[str, ...] = DECODER_OUTPUTS) -> list[np.ndarray]:
+        """The decoder graph as exported, batched: `outputs` in the order asked for."""
+        feeds = dict(zip(DECODER_INPUTS, (tokens, self_k, self_v, cross_k, cross_v), strict=True))
+        return list(self._decoder.run(list(outputs), feeds))
+
     def encode(self, mel: np.ndarray) -> CrossCache:
         """Cross-attention cache of one window of log-mel frames [n_mels, n_frames (even)]."""
-        k, v = self._encoder.run(list(_ENCODER_OUTPUTS), {"mel": mel[None].astype(np.float32)})
+        k, v = self.run_encoder(mel[None])
         return CrossCache(k=k, v=v)
 
     def empty_cache(self) -> SelfCache:
@@ -103,25 +119,15 @@ class WhisperNetwork:
         empty = np.zeros((self._n_text_layer, 1, 0, self._n_text_state), dtype=np.float32)
         return SelfCache(k=empty, v=empty)
 
-    def _feeds(
-        self, tokens: list[int], cache: SelfCache, cross: CrossCache
-    ) -> dict[str, np.ndarray]:
-        return {
-            "tokens": np.asarray([tokens], dtype=np.int64),
-            "self_k": cache.k,
-            "self_v": cache.v,
-            "cross_k": cross.k,
-            "cross_v": cross.v,
-        }
-
     def decode(self, tokens: list[int], cache: SelfCache, cross: CrossCache) -> DecoderOutput:
         """Logits for `tokens` following the cached ones, and the cache extended by them."""
-        logits, k, v = self._decoder.run(_STEP_OUTPUTS, self._feeds(tokens, cache, cross))
+        logits, k, v = self.run_decoder(np.asarray([tokens], dtype=np.int64), cache.k, cache.v,
+                                        cross.k, cross.v, _STEP_OUTPUTS)
         return DecoderOutput(logits=logits[0], cache=SelfCache(k=k, v=v))
 
     def attend(self, tokens: list[int], cross: CrossCache) -> tuple[np.ndarray, np.ndarray]:
         """One pass over a whole sequence: logits [n, vocab], alignment-head attention [h, n, f]."""
-        logits, attn = self._decoder.run(
-            ["logits", "cross_attn"], self._feeds(tokens, self.empty_cache(), cross)
-        )
+        empty = self.empty_cache()
+        logits, attn = self.run_decoder(np.asarray([tokens], dtype=np.int64), empty.k, empty.v,
+                                        cross.k, cross.v, ("logits", "cross_attn"))
         return logits[0], attn[0]

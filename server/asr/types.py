@@ -63,6 +63,11 @@ class Segment:
     no_speech_prob: float  # of the window the segment was decoded in
     words: tuple[Word, ...] = ()
 
+    @property
+    def confidence(self) -> float:
+        """The segment's geometric-mean token probability, in [0, 1]."""
+        return confidence([self.avg_logprob])
+
 
 @dataclass(frozen=True)
 class Transcript:
@@ -76,6 +81,19 @@ class Transcript:
     def text(self) -> str:
         """The segments' text joined with single spaces."""
         return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
+
+    @property
+    def confidence(self) -> float:
+        """Geometric-mean token probability over the segments that hold text (0.0 for none)."""
+        return confidence([s.avg_logprob for s in self.segments if s.text.strip()])
+
+
+def confidence(avg_logprobs: list[float]) -> float:
+    """The one confidence formula: exp of the mean of the segments' average token
+    log-probabilities (a geometric-mean token probability), clipped to [0, 1]; 0.0 for none."""
+    if not avg_logprobs:
+        return 0.0
+    return min(1.0, max(0.0, math.exp(sum(avg_logprobs) / len(avg_logprobs))))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-TARGET_RATE_HZ = 16000  # every engine input: Whisper and both VADs run at 16 kHz
+# The one sample rate of every engine input: Whisper, WebRTC VAD and Silero VAD run at 16 kHz;
+# client audio is resampled to it and the engines import it from here.
+TARGET_RATE_HZ = 16000
 # soxr's "HQ" preset: 20-bit precision and a steep band edge, cheap enough for live audio.
 _QUALITY = "HQ"
 

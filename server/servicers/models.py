@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
+from voxserve.server.asr.types import RecognizerInfo
+from voxserve.server.engines import ModelInfo
 from voxserve.server.errors import InvalidArgument
+from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
-from voxserve.server.status import rpc
+from voxserve.server.tts.types import VoiceInfo
 from voxserve.v1 import models_pb2, models_pb2_grpc
 
 
@@ -39,22 +40,23 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
         return models_pb2.ListModelsResponse(models=models)
 
 
-def _capabilities(info: Any, kind: int) -> models_pb2.ModelCapabilities:
-    if kind == models_pb2.MODEL_KIND_RECOGNIZER:
+def _capabilities(info: ModelInfo) -> models_pb2.ModelCapabilities:
+    if isinstance(info, RecognizerInfo):
         # Every recognizer streams and times words; multilingual Whisper weights detect the
         # language and were trained to translate into English (the .en ones neither).
         return models_pb2.ModelCapabilities(
             streaming_recognition=True, word_time_offsets=True,
             language_detection=info.multilingual, translation=info.multilingual,
         )
-    return models_pb2.ModelCapabilities(
-        streaming_synthesis=True, multiple_speakers=bool(getattr(info, "speakers", ())),
-    )
+    speakers = info.speakers if isinstance(info, VoiceInfo) else ()
+    return models_pb2.ModelCapabilities(streaming_synthesis=True,
+                                        multiple_speakers=bool(speakers))
 
 
-def _model_info(info: Any, kind: int, family: str, is_default: bool, version: str
+def _model_info(info: ModelInfo, kind: int, family: str, is_default: bool, version: str
                 ) -> models_pb2.ModelInfo:
-    speakers = [models_pb2.Speaker(id=i, name=name) for i, name in getattr(info, "speakers", ())]
+    pairs = info.speakers if isinstance(info, VoiceInfo) else ()
+    speakers = [models_pb2.Speaker(id=i, name=name) for i, name in pairs]
     return models_pb2.ModelInfo(
         name=info.name,
         kind=kind,
@@ -66,6 +68,6 @@ def _model_info(info: Any, kind: int, family: str, is_default: bool, version: st
         description=info.description,
         execution_provider=info.execution_provider,
         version=version,
-        capabilities=_capabilities(info, kind),
-        variant=getattr(info, "variant", "float32"),
+        capabilities=_capabilities(info),
+        variant=info.variant if isinstance(info, RecognizerInfo) else "float32",
     )

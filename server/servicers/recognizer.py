@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,26 +16,32 @@ from voxserve.server.admission import Admission
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
-from voxserve.server.errors import DeadlineExceeded, InvalidArgument, LimitExceeded
+from voxserve.server.engines import Recognizer
+from voxserve.server.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    LimitExceeded,
+    ModelLoadError,
+)
 from voxserve.server.inference import InferencePool
 from voxserve.server.language import primary_subtag
-from voxserve.server.servicers.streaming import (
+from voxserve.server.servicers.status_mapping import rpc
+from voxserve.server.state import ServerState
+from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
+from voxserve.server.streaming.live import (
     InterimBudget,
     LiveStream,
     Outcome,
-    SharedSilero,
     StreamLimits,
 )
-from voxserve.server.state import ServerState
-from voxserve.server.status import rpc
-from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     EndOfSingleUtterance,
-    Recognizer,
     StreamOptions,
     StreamResult,
     StreamSession,
 )
+from voxserve.server.streaming.settings import Detector
+from voxserve.server.streaming.vad import SileroModel
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
 ENCODINGS = {
@@ -44,8 +51,8 @@ ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_ALAW: "alaw",
 }
 DETECTORS = {
-    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_WEBRTC: "webrtc",
-    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_SILERO: "silero",
+    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_WEBRTC: Detector.WEBRTC,
+    recognizer_pb2.VOICE_ACTIVITY_DETECTOR_SILERO: Detector.SILERO,
 }
 SPEECH_EVENTS = {
     SpeechStarted: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
@@ -54,6 +61,8 @@ SPEECH_EVENTS = {
 }
 # Transcribing no audio checks the options (the language) without running the model.
 NO_AUDIO = np.zeros(0, dtype=np.float32)
+
+log = logging.getLogger("voxserve.recognizer")
 
 
 def encoding_name(encoding: int) -> str:
@@ -117,7 +126,7 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
             transcript=segment.text.strip(),
             start_offset_ms=ms(segment.start_s),
             end_offset_ms=ms(segment.end_s),
-            confidence=min(1.0, math.exp(segment.avg_logprob)),
+            confidence=segment.confidence,
             words=words_pb(segment.words),
         )
         for segment in transcript.segments
@@ -136,7 +145,7 @@ def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
                    server: ServerConfig) -> StreamOptions:
     """A stream's settings: the client's, with unset fields taken from the server."""
     config, endpointing = streaming.config, streaming.endpointing
-    defaults = EndpointingOptions()
+    server_side = server.endpointing
     return StreamOptions(
         encoding=encoding_name(config.encoding),
         sample_rate_hz=sample_rate_hz(config),
@@ -144,13 +153,15 @@ def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
         interim_results=streaming.interim_results,
         interim_interval_ms=_or(streaming, "interim_interval_ms", server.interim_interval_ms),
         single_utterance=streaming.single_utterance,
-        endpointing=EndpointingOptions(
-            detector=detector_name(endpointing.detector, server.vad),
-            vad_aggressiveness=_or(endpointing, "vad_aggressiveness", server.vad_aggressiveness),
-            min_silence_ms=_or(endpointing, "min_silence_ms", defaults.min_silence_ms),
-            speech_pad_ms=_or(endpointing, "speech_pad_ms", defaults.speech_pad_ms),
-            max_utterance_ms=_or(endpointing, "max_utterance_ms", defaults.max_utterance_ms),
-            min_speech_ms=_or(endpointing, "min_speech_ms", defaults.min_speech_ms),
+        endpointing=dataclasses.replace(
+            server_side,
+            detector=detector_of(endpointing.detector, server_side.detector),
+            vad_aggressiveness=_or(endpointing, "vad_aggressiveness",
+                                   server_side.vad_aggressiveness),
+            min_silence_ms=_or(endpointing, "min_silence_ms", server_side.min_silence_ms),
+            speech_pad_ms=_or(endpointing, "speech_pad_ms", server_side.speech_pad_ms),
+            max_utterance_ms=_or(endpointing, "max_utterance_ms", server_side.max_utterance_ms),
+            min_speech_ms=_or(endpointing, "min_speech_ms", server_side.min_speech_ms),
         ),
         transcribe=transcribe_options(config),
     )
@@ -161,7 +172,7 @@ def _or(message: Any, name: str, default: int) -> int:
     return int(getattr(message, name)) if message.HasField(name) else default
 
 
-def detector_name(detector: int, server_default: str) -> str:
+def detector_of(detector: int, server_default: Detector) -> Detector:
     if detector == recognizer_pb2.VOICE_ACTIVITY_DETECTOR_UNSPECIFIED:
         return server_default
     try:
@@ -242,7 +253,6 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self._pool = pool
         self._config = config
         self._admission = admission
-        self._silero = SharedSilero(pool)
         self._interim_budget = InterimBudget.for_pool(pool)
         self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s)
 
@@ -267,12 +277,6 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
             )
             transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)
         return recognize_response(transcript, recognizer.info.name)
-
-    async def load_silero(self) -> None:
-        """Load Silero VAD now (start-up, when it is the server's --vad): a missing model then
-        fails start-up instead of the streams that ask for it. Without this call it is loaded
-        on the first stream that needs it."""
-        await self._silero.load()
 
     @rpc
     async def StreamingRecognize(
@@ -299,6 +303,17 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         recognizer: Recognizer = self._state.repository.recognizer(streaming.config.model)
         await self._pool.run(recognizer.transcribe, NO_AUDIO, options.transcribe)
         silero = None
-        if options.endpointing.detector == "silero":
-            silero = await self._silero.get()
+        if options.endpointing.detector is Detector.SILERO:
+            silero = await self._silero()
         return StreamSession(recognizer, options, silero=silero)
+
+    async def _silero(self) -> SileroModel:
+        """The repository's Silero VAD for a stream that asked for it; InvalidArgument when it
+        cannot be had."""
+        try:
+            return await self._pool.run(self._state.repository.silero.get)
+        except ModelLoadError as exc:
+            log.error("Silero VAD cannot be loaded: %s", exc)
+            raise InvalidArgument(
+                "endpointing.detector SILERO is not available on this server; use WEBRTC"
+            ) from exc

@@ -12,11 +12,11 @@ from voxserve.server.admission import Admission
 from voxserve.server.audio.encode import bytes_per_sample, check_output, encode
 from voxserve.server.audio.resample import resample
 from voxserve.server.config import ServerConfig
+from voxserve.server.engines import Voice
 from voxserve.server.errors import InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
+from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
-from voxserve.server.status import rpc
-from voxserve.server.tts.piper import PiperVoice
 from voxserve.server.tts.types import SynthesisOptions
 from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
 
@@ -162,7 +162,7 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                 offset_samples += samples.size
 
     def _prepare(self, config: synthesizer_pb2.SynthesisConfig, streaming: bool
-                 ) -> tuple[PiperVoice, str, int, SynthesisOptions]:
+                 ) -> tuple[Voice, str, int, SynthesisOptions]:
         voice = self._state.repository.voice(config.voice, config.language_code.strip())
         encoding = output_encoding(config, streaming)
         rate_hz = (config.sample_rate_hz if config.HasField("sample_rate_hz")

@@ -1,1 +1,2 @@
-"""Live recognition: voice activity detection, endpointing and the per-stream session."""
+"""Live recognition: voice activity detection, endpointing, the per-stream session and the live
+pipeline that runs it (no gRPC here)."""

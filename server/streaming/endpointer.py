@@ -18,53 +18,16 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
-from voxserve.server.errors import InvalidArgument
-from voxserve.server.streaming.vad import SILERO_HYSTERESIS, FrameClassifier
+from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
+from voxserve.server.streaming.settings import EndpointingOptions
+from voxserve.server.streaming.vad import FrameClassifier
 
-SAMPLE_RATE_HZ = 16000
-DETECTORS = ("webrtc", "silero")
 # Share of the start window's frames that must be voiced (py-webrtcvad's example uses 0.9): a
 # single dropped frame inside a long min_speech_ms window does not delay the start.
 START_VOICED_RATIO = 0.9
 # A forced cut looks for the quietest frame this far back (at most half the utterance).
 CUT_LOOKBACK_MS = 1000
 EndCause = Literal["silence", "max_utterance", "finish"]
-
-# (low, high) of each option, as documented in recognizer.proto's EndpointingConfig.
-_RANGES = {
-    "vad_aggressiveness": (0, 3),
-    "min_silence_ms": (100, 10000),
-    "speech_pad_ms": (0, 1000),
-    "max_utterance_ms": (1000, 30000),
-    "min_speech_ms": (30, 2000),
-}
-
-
-@dataclass(frozen=True)
-class EndpointingOptions:
-    """How a stream is cut into utterances; the defaults are the documented server defaults."""
-
-    detector: str = "webrtc"
-    vad_aggressiveness: int = 2
-    min_silence_ms: int = 500
-    speech_pad_ms: int = 300
-    max_utterance_ms: int = 20000
-    min_speech_ms: int = 120
-    silero_threshold: float = 0.5  # operator setting, not sent by clients
-
-    def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise InvalidArgument(f"endpointing.detector must be webrtc or silero, not "
-                                  f"{self.detector}")
-        for name, (low, high) in _RANGES.items():
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise InvalidArgument(f"endpointing.{name} must be {low} to {high}, not {value}")
-        if not SILERO_HYSTERESIS < self.silero_threshold < 1.0:
-            raise ValueError(
-                f"silero_threshold must be in ({SILERO_HYSTERESIS}, 1), not {self.silero_threshold}"
-            )
-
 
 @dataclass(frozen=True)
 class SpeechStarted:

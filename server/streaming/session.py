@@ -9,34 +9,21 @@ request on its thread pool and turns the transcript into a `StreamResult` with `
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import RAW_ENCODINGS, StreamDecoder, check_raw_format
+from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument
-from voxserve.server.streaming.endpointer import (
-    Endpointer,
-    EndpointingOptions,
-    SpeechEnded,
-    SpeechStarted,
-)
+from voxserve.server.streaming.endpointer import Endpointer, SpeechEnded, SpeechStarted
+from voxserve.server.streaming.settings import INTERIM_INTERVAL_MS, Detector, EndpointingOptions
 from voxserve.server.streaming.vad import FrameClassifier, SileroModel, SileroVad, WebRtcVad
 
-# Interim re-decode interval bounds, from recognizer.proto's StreamingRecognitionConfig.
-MIN_INTERIM_INTERVAL_MS = 100
-MAX_INTERIM_INTERVAL_MS = 5000
 _WORD_CHARS = re.compile(r"[^\w']+")
-
-
-class Recognizer(Protocol):
-    """What a session decodes with: voxserve.server.asr.whisper.WhisperRecognizer."""
-
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +34,7 @@ class StreamOptions:
     sample_rate_hz: int = 16000
     channels: int = 1
     interim_results: bool = False
-    interim_interval_ms: int = 500
+    interim_interval_ms: int = INTERIM_INTERVAL_MS.default
     single_utterance: bool = False
     endpointing: EndpointingOptions = field(default_factory=EndpointingOptions)
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
@@ -59,11 +46,7 @@ class StreamOptions:
                 f" {self.encoding.upper()}"
             )
         check_raw_format(self.encoding, self.sample_rate_hz, self.channels)
-        if not MIN_INTERIM_INTERVAL_MS <= self.interim_interval_ms <= MAX_INTERIM_INTERVAL_MS:
-            raise InvalidArgument(
-                f"interim_interval_ms must be {MIN_INTERIM_INTERVAL_MS} to"
-                f" {MAX_INTERIM_INTERVAL_MS}, not {self.interim_interval_ms}"
-            )
+        INTERIM_INTERVAL_MS.check("interim_interval_ms", self.interim_interval_ms)
 
 
 @dataclass(frozen=True)
@@ -123,7 +106,7 @@ class StreamResult:
 
 def create_vad(options: EndpointingOptions, silero: SileroModel | None) -> FrameClassifier:
     """A fresh per-stream detector of the kind the options name."""
-    if options.detector == "webrtc":
+    if options.detector is Detector.WEBRTC:
         return WebRtcVad(options.vad_aggressiveness)
     if silero is None:
         raise InvalidArgument("endpointing.detector SILERO is not available on this server")
@@ -203,7 +186,7 @@ class StreamSession:
         """The result to send for a decoded request: stream offsets, stability, confidence."""
         is_final = isinstance(request, FinalRequest)
         words = _normalized_words(transcript.text)
-        confidence = _confidence(transcript)
+        confidence = transcript.confidence
         if is_final:
             self._interim_words.pop(request.utterance_index, None)
             stability = 1.0
@@ -286,12 +269,3 @@ def _shifted_words(transcript: Transcript, offset_s: float) -> tuple[Word, ...]:
         for segment in transcript.segments
         for word in segment.words
     )
-
-
-def _confidence(transcript: Transcript) -> float:
-    """Geometric mean of the confidences (mean token probabilities) of the segments that hold
-    text (0.0 for none)."""
-    logprobs = [s.avg_logprob for s in transcript.segments if s.text.strip()]
-    if not logprobs:
-        return 0.0
-    return min(1.0, max(0.0, math.exp(sum(logprobs) / len(logprobs))))

@@ -16,10 +16,16 @@ import onnxruntime as ort
 import webrtcvad
 
 from voxserve.server.audio.codecs import float_to_pcm16
-from voxserve.server.errors import InvalidArgument, ModelLoadError
+from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
+from voxserve.server.errors import ModelLoadError
 from voxserve.server.runtime import RuntimeOptions, create_session
+from voxserve.server.streaming.settings import (
+    ENDPOINTING,
+    SILERO_HYSTERESIS,
+    SILERO_THRESHOLD,
+    check_silero_threshold,
+)
 
-SAMPLE_RATE_HZ = 16000
 # webrtcvad takes 10, 20 or 30 ms frames; 30 ms gives its steadiest decisions.
 WEBRTC_FRAME_MS = 30
 # Silero v5/v6 at 16 kHz: 512-sample windows, each preceded by the previous window's last 64
@@ -27,8 +33,6 @@ WEBRTC_FRAME_MS = 30
 SILERO_WINDOW_SAMPLES = 512
 SILERO_CONTEXT_SAMPLES = 64
 SILERO_STATE_SHAPE = (2, 1, 128)
-# Silero's VADIterator leaves speech only when the probability drops 0.15 below the threshold.
-SILERO_HYSTERESIS = 0.15
 # One window per 32 ms per stream is far too small a call to pay off on a GPU.
 SILERO_RUNTIME = RuntimeOptions(device="cpu", intra_op_threads=1, inter_op_threads=1)
 _SILERO_INPUTS = {"input", "state", "sr"}
@@ -59,9 +63,8 @@ class WebRtcVad:
 
     frame_samples = SAMPLE_RATE_HZ * WEBRTC_FRAME_MS // 1000
 
-    def __init__(self, aggressiveness: int = 2) -> None:
-        if not 0 <= aggressiveness <= 3:
-            raise InvalidArgument(f"vad_aggressiveness must be 0 to 3, not {aggressiveness}")
+    def __init__(self, aggressiveness: int = ENDPOINTING["vad_aggressiveness"].default) -> None:
+        ENDPOINTING["vad_aggressiveness"].check("vad_aggressiveness", aggressiveness)
         self.aggressiveness = aggressiveness
         self._vad = webrtcvad.Vad(aggressiveness)
 
@@ -123,9 +126,8 @@ class SileroVad:
 
     frame_samples = SILERO_WINDOW_SAMPLES
 
-    def __init__(self, model: SileroRunner, threshold: float = 0.5) -> None:
-        if not SILERO_HYSTERESIS < threshold < 1.0:
-            raise ValueError(f"threshold must be in ({SILERO_HYSTERESIS}, 1), not {threshold}")
+    def __init__(self, model: SileroRunner, threshold: float = SILERO_THRESHOLD) -> None:
+        check_silero_threshold(threshold)
         self.threshold = threshold
         self._model = model
         self._state = np.zeros(SILERO_STATE_SHAPE, dtype=np.float32)

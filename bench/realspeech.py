@@ -13,7 +13,7 @@ import numpy as np
 
 from voxserve.server.audio.decode import decode_recording
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent  # ../shared/speech sits beside the clone
 SPEECH = REPO.parent / "shared" / "speech"
 # asterisk-core-sounds-en-wav: 568 prompts read by one US English speaker, 8 kHz telephony WAV;
 # asterisk-core-sounds-en: their texts, one "name: text" line each

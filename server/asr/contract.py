@@ -1,6 +1,11 @@
-"""The Whisper ONNX contract shared with the engine: file names, tensor names, limits."""
+"""The Whisper ONNX graph contract: file names, tensor names, limits.
+
+The one home of these facts: the exporter writes graphs and the manifest's "tensor_names" from
+them, and the engine checks both against them when it loads a model."""
 
 from __future__ import annotations
+
+from voxserve.server.errors import ModelLoadError
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -42,3 +47,20 @@ def tensor_names() -> dict[str, dict[str, list[str]]]:
         "encoder": {"inputs": list(ENCODER_INPUTS), "outputs": list(ENCODER_OUTPUTS)},
         "decoder": {"inputs": list(DECODER_INPUTS), "outputs": list(DECODER_OUTPUTS)},
     }
+
+
+def check_tensor_names(manifest_names: object, model: str) -> None:
+    """The manifest's "tensor_names" must be this contract's: a model exported for another
+    contract would feed the graphs the wrong tensors. ModelLoadError names the difference."""
+    expected = tensor_names()
+    if manifest_names == expected:
+        return
+    if not isinstance(manifest_names, dict):
+        raise ModelLoadError(f"model {model}: manifest's whisper.tensor_names is missing or not an"
+                             " object; re-export the model with `voxserve export whisper`")
+    wrong = [f"{graph}.{side}: {manifest_names.get(graph, {}).get(side)} (expected {names})"
+             for graph, sides in expected.items() for side, names in sides.items()
+             if not isinstance(manifest_names.get(graph), dict)
+             or manifest_names[graph].get(side) != names]
+    raise ModelLoadError(f"model {model}: the graphs' tensor names differ from the engine's"
+                         f" contract: {'; '.join(wrong)}; re-export the model")

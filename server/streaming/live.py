@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,9 +29,7 @@ from voxserve.server import metrics
 from voxserve.server.asr.types import Transcript
 from voxserve.server.errors import (
     DeadlineExceeded,
-    InvalidArgument,
     LimitExceeded,
-    ModelLoadError,
     VoxserveError,
 )
 from voxserve.server.inference import InferencePool, Priority
@@ -46,9 +43,7 @@ from voxserve.server.streaming.session import (
     StreamResult,
     StreamSession,
 )
-from voxserve.server.streaming.vad import SileroModel
-
-log = logging.getLogger("voxserve.streaming")
+from voxserve.server.streaming.settings import Detector
 
 # Actions (speech events and final requests) waiting between reader and decoder. Each final
 # holds at most max_utterance_ms of audio (20 s = 1.25 MiB of float32 by default), so this
@@ -144,34 +139,6 @@ class ActionFeed:
             return self._end
 
 
-class SharedSilero:
-    """Silero VAD's shared ONNX session: loaded off the loop once, on first use or at start-up
-    (load()), then kept for the server's life."""
-
-    def __init__(self, pool: InferencePool) -> None:
-        self._pool = pool
-        self._model: SileroModel | None = None
-        self._lock = asyncio.Lock()
-
-    async def load(self) -> SileroModel:
-        """The model, loaded now if it is not yet; ModelLoadError when it cannot be."""
-        async with self._lock:
-            if self._model is None:
-                self._model = await self._pool.run(SileroModel.load)
-                log.info("loaded Silero VAD from %s", self._model.path)
-            return self._model
-
-    async def get(self) -> SileroModel:
-        """The model for a stream that asked for it; InvalidArgument when it cannot be had."""
-        try:
-            return await self.load()
-        except ModelLoadError as exc:
-            log.error("Silero VAD cannot be loaded: %s", exc)
-            raise InvalidArgument(
-                "endpointing.detector SILERO is not available on this server; use WEBRTC"
-            ) from exc
-
-
 class InterimBudget:
     """Interim decodes allowed in flight server-wide: one fewer than the pool's workers (at
     least one), so a final always finds a worker that no interim holds. An interim that finds
@@ -215,7 +182,7 @@ class LiveStream:
         self._feed = ActionFeed()
         # Silero runs an ONNX model per 32 ms frame inside push(): that goes to the pool too, and
         # the lock keeps the session's event-loop-only calls from overlapping it.
-        self._offload_push = session.options.endpointing.detector == "silero"
+        self._offload_push = session.options.endpointing.detector is Detector.SILERO
         self._session_lock = asyncio.Lock()
         options = session.options
         width = _BYTES_PER_SAMPLE[options.encoding]

@@ -1,17 +1,20 @@
-"""Resume: a live recognition stream that survives the loss of its replica.
+"""Resume: a live recognition stream that survives the drain or loss of its replica.
 
-The stream keeps the audio sent since the last final result. When the call is lost (the replica
-was killed, drained or refused it), it opens a new stream through the client's next connection,
-sends the kept audio again, and shifts what the new stream reports: offsets by the audio time
-already finalized, utterance indexes by the utterances already final. The caller sees one
-stream with continuous offsets and loses no words. An utterance that was open when the replica
-was lost is heard again from its start: its speech-started event and interim results may
-repeat, its final result comes once.
+The stream keeps the audio sent since the last final result (at most `max_replay_s` of it).
+When the call ends UNAVAILABLE (a draining replica hands the stream over once no utterance is
+open) or is lost (the replica was killed), it waits a backoff, opens a new stream through the
+client's next connection with `resume_offset_ms` (where the kept audio starts) and
+`resume_utterance_index` (one past the last final) in its config, and sends the kept audio
+again. The server reports the new stream's offsets and utterance indexes in the dictation's
+terms (docs/clients.md, "Resuming a stream"), so the caller sees one stream with continuous
+offsets and loses no words. An utterance that was open when a replica was killed is heard again
+from its start: its speech-started event and interim results may repeat, its final comes once.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -23,6 +26,9 @@ from voxserve.v1 import audio_pb2, recognizer_pb2
 
 BYTES_PER_SAMPLE = {audio_pb2.AUDIO_ENCODING_LINEAR16: 2, audio_pb2.AUDIO_ENCODING_MULAW: 1,
                     audio_pb2.AUDIO_ENCODING_ALAW: 1}
+# Audio kept for replay: three times the server's longest utterance (20 s by default), so any
+# utterance not final yet is kept whole; older audio with no final is silence by then.
+MAX_REPLAY_S = 60.0
 
 
 class ResumingRecognizer:
@@ -33,18 +39,18 @@ class ResumingRecognizer:
     """
 
     def __init__(self, client: VoxClient, settings: StreamSettings, *,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None, max_replay_s: float = MAX_REPLAY_S) -> None:
         self._client = client
         self._settings = settings
         self._timeout_s = timeout_s
         self._frame_bytes = BYTES_PER_SAMPLE[settings.encoding] * settings.channels
         self._bytes_per_s = self._frame_bytes * settings.sample_rate_hz
+        replay_bytes = int(max_replay_s * self._bytes_per_s)
+        self._max_kept = replay_bytes - replay_bytes % self._frame_bytes
         self._lock = threading.Lock()
         self._kept = bytearray()  # audio since the last final, sent again on resume
         self._kept_from = 0  # stream position, in bytes, of the first kept byte
         self._next_utterance = 0  # index of the first utterance not final yet
-        self._shift_ms = 0  # stream time at which the current call's audio starts
-        self._utterance_base = 0
         self._closed = False
         self.resumes = 0
         self._lease, self._stream = self._open()
@@ -60,6 +66,7 @@ class ResumingRecognizer:
             raise RuntimeError("send() after close()")
         with self._lock:
             self._kept += chunk
+            self._bound_kept()
             stream = self._stream
         try:
             stream.send(chunk)
@@ -85,12 +92,20 @@ class ResumingRecognizer:
                 failures += 1
                 if not is_retryable(error) or failures >= self._client.retry.max_attempts:
                     raise
+                # A drained replica says at once that another will take the stream; a lost one
+                # may be restarting: back off (with jitter) before each try after the first.
+                if failures > 1:
+                    time.sleep(self._client.retry.backoff_s(failures - 1))
                 self._resume()
 
     def _open(self) -> tuple[Lease, StreamingRecognizer]:
+        config = self._settings.message()
+        if self._kept_from or self._next_utterance:
+            config.resume_offset_ms = round(1000 * self._kept_from / self._bytes_per_s)
+            config.resume_utterance_index = self._next_utterance
         lease = self._client.replicas.lease()
         stream = StreamingRecognizer(
-            lease.connection.recognizer, self._settings,
+            lease.connection.recognizer, config,
             metadata=self._client.options.metadata(), timeout_s=self._timeout_s)
         return lease, stream
 
@@ -99,8 +114,6 @@ class ResumingRecognizer:
         self._client.replicas.failed(self._lease)
         with self._lock:
             self._lease, self._stream = self._open()
-            self._shift_ms = round(1000 * self._kept_from / self._bytes_per_s)
-            self._utterance_base = self._next_utterance
             if self._kept:
                 self._stream.send(bytes(self._kept))
             if self._closed:
@@ -108,23 +121,19 @@ class ResumingRecognizer:
             self.resumes += 1
 
     def _shifted(self, response: Response) -> Response:
-        """The response in the whole stream's time and utterance count."""
-        shifted = Response()
-        shifted.CopyFrom(response)
-        if shifted.HasField("speech_event"):
-            shifted.speech_event.offset_ms += self._shift_ms
-            shifted.speech_event.utterance_index += self._utterance_base
-            return shifted
-        result = shifted.result
-        result.start_offset_ms += self._shift_ms
-        result.end_offset_ms += self._shift_ms
-        result.utterance_index += self._utterance_base
-        for word in result.words:
-            word.start_offset_ms += self._shift_ms
-            word.end_offset_ms += self._shift_ms
-        if result.is_final:
-            self._finalized(result)
-        return shifted
+        """The response as the server sent it (already in the dictation's offsets, from the
+        resume fields); a final moves the replay point past its audio."""
+        if response.HasField("result") and response.result.is_final:
+            self._finalized(response.result)
+        return response
+
+    def _bound_kept(self) -> None:
+        """Keep at most max_replay_s: the oldest audio past it is dropped (lock held)."""
+        excess = len(self._kept) - self._max_kept
+        if excess > 0:
+            excess += (-excess) % self._frame_bytes
+            del self._kept[:excess]
+            self._kept_from += excess
 
     def _finalized(self, result: recognizer_pb2.StreamingRecognitionResult) -> None:
         """Audio up to the final's end will not be needed again."""

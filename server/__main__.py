@@ -27,12 +27,16 @@ HELP = {
     "device": "auto (CUDA when a GPU is usable, else CPU), cpu or cuda",
     "intra_op_threads": "ONNX Runtime threads inside one operator (0: one per core)",
     "inter_op_threads": "ONNX Runtime threads across operators",
+    "voice_memory_arena": "run voices with ONNX Runtime's CPU memory arena: about a quarter less "
+    "CPU per sentence, but the server keeps the memory of its longest sentences for good",
     "inference_workers": "threads running model calls concurrently",
     "grace_s": "seconds open calls get to finish after SIGTERM/SIGINT",
     "max_audio_bytes": "largest Recognize audio",
     "max_message_audio_bytes": "largest audio message in StreamingRecognize",
     "max_stream_duration_s": "longest StreamingRecognize stream",
     "stream_idle_timeout_s": "a stream sending no audio for this long is ended",
+    "speech_idle_timeout_s": "a stream whose audio has had no speech for this many seconds is "
+    "ended (after its final results)",
     "first_message_timeout_s": "a stream must send its config within this time",
     "max_text_bytes": "largest Synthesize text (UTF-8 bytes)",
     "max_streaming_text_bytes": "largest StreamingSynthesize text (UTF-8 bytes)",

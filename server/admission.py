@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,6 +26,8 @@ class Admission:
         self.kind: Kind = kind
         self.capacity = capacity
         self.active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         metrics.set_capacity(kind, capacity)
         metrics.admission_changed(kind, 0)
 
@@ -37,9 +40,16 @@ class Admission:
                 " or on another replica"
             )
         self.active += 1
+        self._idle.clear()
         metrics.admission_changed(self.kind, self.active)
         try:
             yield
         finally:
             self.active -= 1
+            if self.active == 0:
+                self._idle.set()
             metrics.admission_changed(self.kind, self.active)
+
+    async def wait_idle(self) -> None:
+        """Until no call holds a slot."""
+        await self._idle.wait()

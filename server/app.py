@@ -19,11 +19,13 @@ from voxserve.server.inference import InferencePool
 from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
 from voxserve.server.servicers.auth import AuthInterceptor, load_api_keys
+from voxserve.server.servicers.health import HealthServicer
 from voxserve.server.servicers.models import ModelsServicer
 from voxserve.server.servicers.recognizer import RecognizerServicer
 from voxserve.server.servicers.requestlog import RequestLog
 from voxserve.server.servicers.synthesizer import SynthesizerServicer
 from voxserve.server.servicers.tls import server_credentials
+from voxserve.server.servicers.wire import RequestDecoding
 from voxserve.server.state import ServerState
 from voxserve.server.streaming.settings import Detector
 from voxserve.v1 import (
@@ -55,6 +57,25 @@ METHODS = frozenset(
     for method in service.methods
 )
 INT32_MAX = 2**31 - 1  # gRPC channel arguments are C ints
+KIB = 1024
+# Room for a request's fields other than its audio or text (config, names): a few hundred bytes
+# in practice.
+CONFIG_ROOM_BYTES = 4 * KIB
+# Messages with nothing but names and enums: health, reflection.
+SMALL_MESSAGE_BYTES = 4 * KIB
+
+
+def receive_limits(config: ServerConfig) -> dict[str, int]:
+    """The largest request message each method accepts, checked before it is parsed."""
+    return {
+        "/voxserve.v1.Models/ListModels": 1 * KIB,
+        "/voxserve.v1.Synthesizer/Synthesize": config.max_text_bytes + CONFIG_ROOM_BYTES,
+        "/voxserve.v1.Synthesizer/StreamingSynthesize":
+            config.max_streaming_text_bytes + CONFIG_ROOM_BYTES,
+        "/voxserve.v1.Recognizer/Recognize": config.max_audio_bytes + CONFIG_ROOM_BYTES,
+        "/voxserve.v1.Recognizer/StreamingRecognize":
+            config.max_message_audio_bytes + CONFIG_ROOM_BYTES,
+    }
 
 
 @dataclass
@@ -63,11 +84,12 @@ class Server:
 
     grpc_server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: HealthServicer
     state: ServerState
     pool: InferencePool
     config: ServerConfig
     replica: str
+    recognition: Admission
     metrics_endpoint: MetricsEndpoint | None = None
 
     async def set_serving(self, serving: bool) -> None:
@@ -83,14 +105,20 @@ def _ms(seconds: float) -> int:
 
 def channel_options(config: ServerConfig) -> list[tuple[str, int]]:
     options = [
-        # Requests may carry whole recordings; anything larger is refused by gRPC itself.
-        ("grpc.max_receive_message_length", config.max_receive_message_bytes),
+        # The largest message any method takes (a Recognize recording); each method's own, lower
+        # limit is checked before parsing (RequestDecoding).
+        ("grpc.max_receive_message_length",
+         max(SMALL_MESSAGE_BYTES, *receive_limits(config).values())),
         # Ping idle clients every --keepalive-time-s (30 s) and drop them after
         # --keepalive-timeout-s (10 s) without an answer, so dead microphones behind NATs and
         # load balancers free their streams.
         ("grpc.keepalive_time_ms", _ms(config.keepalive_time_s)),
         ("grpc.keepalive_timeout_ms", _ms(config.keepalive_timeout_s)),
         ("grpc.keepalive_permit_without_calls", 1),
+        # Any unanswered ping (flow control's BDP probes too, which suspend the keepalive
+        # timer while outstanding) drops the connection after the keepalive timeout; gRPC's
+        # default for these is a minute, whatever keepalive_timeout_ms says.
+        ("grpc.http2.ping_timeout_ms", _ms(config.keepalive_timeout_s)),
         # Accept client keepalive pings as often as every 10 s (grpc's default is 5 min, which
         # makes clients with 10-30 s keepalives get GOAWAY too_many_pings).
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -123,8 +151,10 @@ def create_server(config: ServerConfig) -> Server:
         log.info("authentication on: %d API key(s)", len(keys))
     state = ServerState()
     pool = InferencePool(config.inference_workers)
+    # Innermost: parsing happens inside the request log, so refusals are logged and counted.
+    chain.append(RequestDecoding(receive_limits(config), SMALL_MESSAGE_BYTES))
     grpc_server = grpc.aio.server(options=channel_options(config), interceptors=chain)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer(state.draining)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     recognition = Admission("recognition", config.max_streams)
     synthesis = Admission("synthesis", config.max_synthesis_calls)
@@ -140,7 +170,8 @@ def create_server(config: ServerConfig) -> Server:
     port = _bind(grpc_server, f"{config.host}:{config.port}", credentials)
     if not config.replica_id and config.port == 0:
         request_log.replica = f"{socket.gethostname()}:{port}"  # the port is known only now
-    return Server(grpc_server, port, health_servicer, state, pool, config, request_log.replica)
+    return Server(grpc_server, port, health_servicer, state, pool, config, request_log.replica,
+                  recognition)
 
 
 def _bind(grpc_server: grpc.aio.Server, address: str,
@@ -182,12 +213,23 @@ async def start(server: Server) -> None:
 
 
 async def drain(server: Server) -> None:
-    """NOT_SERVING at once, refuse new calls, let open ones finish within the grace, stop."""
-    log.info("draining (grace %.1f s)", server.config.grace_s)
+    """NOT_SERVING at once, refuse new calls, hand live streams over, let open calls finish
+    within the grace, stop."""
+    grace_s = server.config.grace_s
+    log.info("draining (grace %.1f s)", grace_s)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
     metrics.set_draining(True)
     await server.set_serving(False)
-    server.state.draining.set()
-    await server.grpc_server.stop(server.config.grace_s)
+    server.state.draining.set()  # new calls: UNAVAILABLE (the servicers refuse them)
+    await server.health.drained()  # health Watch streams end now, not at the grace's end
+    # Live streams are handed over first: each reads on until its open utterance ends (at most
+    # half the grace); new connections are refused only once stop() is called.
+    try:
+        await asyncio.wait_for(server.recognition.wait_idle(), grace_s)
+    except TimeoutError:
+        log.warning("recognition calls still open at the end of the grace; cutting them")
+    await server.grpc_server.stop(max(0.0, deadline - loop.time()))
     # a model call cut off by the grace still runs: let it end before the process exits
     await asyncio.to_thread(server.pool.shutdown, 60.0)
     if server.metrics_endpoint is not None:

@@ -34,12 +34,14 @@ class ServerConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 1
     inference_workers: int = 4
+    voice_memory_arena: bool = False  # faster synthesis; memory of the longest sentence kept
     grace_s: float = 30.0
     # Limits: requests past these are refused with a message naming the limit.
     max_audio_bytes: int = 32 * MIB  # one Recognize request's audio
     max_message_audio_bytes: int = 1 * MIB  # one StreamingRecognize audio message
     max_stream_duration_s: float = 3600.0
     stream_idle_timeout_s: float = 30.0  # no audio for this long ends a stream
+    speech_idle_timeout_s: float = 300.0  # audio without speech for this long ends a stream
     first_message_timeout_s: float = 10.0
     max_text_bytes: int = 4096  # Synthesize
     max_streaming_text_bytes: int = 65536  # StreamingSynthesize
@@ -86,6 +88,8 @@ class ServerConfig:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         if self.inference_workers < 1:
             raise ValueError("inference_workers must be >= 1")
+        if self.stream_idle_timeout_s <= 0 or self.speech_idle_timeout_s <= 0:
+            raise ValueError("stream_idle_timeout_s and speech_idle_timeout_s must be > 0")
         if self.grace_s < 0:
             raise ValueError("grace_s must be >= 0")
         if self.vad not in {detector.value for detector in Detector}:
@@ -146,9 +150,5 @@ class ServerConfig:
 
     @property
     def runtime(self) -> RuntimeOptions:
-        return RuntimeOptions(self.device, self.intra_op_threads, self.inter_op_threads)
-
-    @property
-    def max_receive_message_bytes(self) -> int:
-        """gRPC's inbound message cap: the largest Recognize request plus room for its config."""
-        return max(self.max_audio_bytes, self.max_message_audio_bytes) + 64 * 1024
+        return RuntimeOptions(self.device, self.intra_op_threads, self.inter_op_threads,
+                              self.voice_memory_arena)

@@ -14,6 +14,7 @@ import numpy as np
 
 from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcript
 from voxserve.server.runtime import RuntimeOptions
+from voxserve.server.stop import StopSignal
 from voxserve.server.tts.types import SentenceAudio, SynthesisOptions, VoiceInfo
 
 
@@ -38,7 +39,10 @@ class Recognizer(Protocol):
     @property
     def info(self) -> RecognizerInfo: ...
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript: ...
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   stop: StopSignal | None = None) -> Transcript:
+        """Cancelled (errors.Cancelled) between steps once `stop` is set."""
+        ...
 
 
 class Voice(Protocol):
@@ -53,6 +57,10 @@ class Voice(Protocol):
 
     def synthesize_sentence(self, index: int, sentence: str,
                             options: SynthesisOptions) -> SentenceAudio: ...
+
+    def shortest_duration_s(self, text: str, options: SynthesisOptions) -> float:
+        """A lower bound of the audio `text` becomes, without synthesis."""
+        ...
 
     def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray: ...
 

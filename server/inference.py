@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from typing import Any, ParamSpec, TypeVar
 
 from voxserve.server import metrics
+from voxserve.server.stop import StopSignal
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,6 +41,7 @@ class InferencePool:
         self._order = itertools.count()
         self._ready = threading.Condition()
         self._closed = False
+        self._running = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"inference_{i}", daemon=True)
             for i in range(workers)
@@ -55,22 +57,46 @@ class InferencePool:
                      **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` on a worker once no job of a lower `priority` value waits.
 
-        Cancelling the awaiting task drops a job that has not started; a started one finishes
-        on its worker and its result is discarded.
+        Cancelling the awaiting task drops a job that has not started; a started one runs to
+        its end, and the awaiting task waits for that before it ends cancelled: admission and
+        the pool count the job until it has stopped.
         """
+        return await self._submit(priority, lambda: fn(*args, **kwargs), None)
+
+    async def run_stoppable(self, fn: Callable[[StopSignal], T],
+                            priority: Priority = Priority.REQUEST) -> T:
+        """`fn(stop)` on a worker; cancelling the awaiting task sets `stop`, and `fn` checks it
+        between its steps (check_stop) and ends early. The task ends once `fn` has."""
+        stop = StopSignal()
+        return await self._submit(priority, lambda: fn(stop), stop)
+
+    async def _submit(self, priority: Priority, call: Callable[[], T],
+                      stop: StopSignal | None) -> T:
         submitted_s = time.perf_counter()
 
         def job() -> T:
             metrics.observe_queue_wait(time.perf_counter() - submitted_s)
-            return fn(*args, **kwargs)
+            return call()
 
         future: Future[T] = Future()
         with self._ready:
             if self._closed:
                 raise RuntimeError("the inference pool is shut down")
             heapq.heappush(self._queue, (int(priority), next(self._order), future, job))
+            self._changed()
             self._ready.notify()
-        return await asyncio.wrap_future(future)
+        waiting = asyncio.wrap_future(future)
+        try:
+            return await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            if future.cancel():  # still queued: dropped, never run
+                metrics.count_stopped_job("queued")
+                raise
+            metrics.count_stopped_job("running")
+            if stop is not None:
+                stop.set()
+            await _until_done(waiting)
+            raise
 
     def queued(self) -> int:
         """Jobs waiting for a worker (started ones not counted)."""
@@ -99,11 +125,43 @@ class InferencePool:
                 if not self._queue:
                     return
                 _, _, future, job = heapq.heappop(self._queue)
-            if not future.set_running_or_notify_cancel():
-                continue  # its caller gave up while it waited
+                if not future.set_running_or_notify_cancel():
+                    self._changed()
+                    continue  # its caller gave up while it waited
+                self._running += 1
+                self._changed()
             try:
                 result = job()
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                self._job_ended()
                 future.set_exception(exc)
             else:
+                self._job_ended()
                 future.set_result(result)
+
+    def _job_ended(self) -> None:
+        with self._ready:
+            self._running -= 1
+            self._changed()
+
+    def _changed(self) -> None:
+        """Publish the running and queued counts (called with `_ready` held)."""
+        metrics.pool_changed(self._running, len(self._queue))
+
+    def running(self) -> int:
+        """Jobs on a worker now."""
+        with self._ready:
+            return self._running
+
+
+async def _until_done(waiting: asyncio.Future[Any]) -> None:
+    """Wait for a started job to end, whatever else cancels the waiting task meanwhile."""
+    while not waiting.done():
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            continue
+        except Exception:  # noqa: BLE001 - the caller is gone: its job's failure goes nowhere
+            return
+    if not waiting.cancelled():
+        waiting.exception()  # retrieved, so asyncio does not report it as never retrieved

@@ -22,6 +22,7 @@ from prometheus_client import (
 from prometheus_client.process_collector import ProcessCollector
 
 Kind = Literal["recognition", "synthesis"]
+Refusal = Literal["too_large", "malformed"]  # why a request message was refused at the edge
 KINDS: tuple[Kind, ...] = ("recognition", "synthesis")
 
 # No `*_created` series: they double the output and dashboards do not use them.
@@ -67,6 +68,18 @@ QUEUE_WAIT = Histogram("voxserve_queue_wait_seconds",
                        buckets=QUEUE_BUCKETS_S, registry=REGISTRY)
 MODEL_LOAD = Gauge("voxserve_model_load_seconds", "Time taken to load each model at start-up",
                    ["model"], registry=REGISTRY)
+BAD_MESSAGES = Counter(
+    "voxserve_bad_request_messages",
+    "Request messages refused before parsing (too_large) or not parsing (malformed)",
+    ["service", "method", "reason"], registry=REGISTRY)
+POOL_RUNNING = Gauge("voxserve_inference_jobs_running",
+                     "Model calls running on an inference worker now", registry=REGISTRY)
+POOL_QUEUED = Gauge("voxserve_inference_jobs_queued",
+                    "Model calls waiting for an inference worker", registry=REGISTRY)
+POOL_STOPPED = Counter(
+    "voxserve_inference_jobs_stopped",
+    "Model calls whose caller went away: dropped while queued or stopped between steps",
+    ["when"], registry=REGISTRY)
 DRAINING = Gauge("voxserve_draining", "1 once the server drains (SIGTERM), else 0",
                  registry=REGISTRY)
 
@@ -112,6 +125,19 @@ def admission_changed(kind: Kind, in_use: int) -> None:
 
 def count_refusal(kind: Kind) -> None:
     REFUSED.labels(kind).inc()
+
+
+def count_bad_message(service: str, method: str, reason: Refusal) -> None:
+    BAD_MESSAGES.labels(service, method, reason).inc()
+
+
+def pool_changed(running: int, queued: int) -> None:
+    POOL_RUNNING.set(running)
+    POOL_QUEUED.set(queued)
+
+
+def count_stopped_job(when: Literal["queued", "running"]) -> None:
+    POOL_STOPPED.labels(when).inc()
 
 
 def rpc_started(service: str, method: str) -> None:

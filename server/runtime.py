@@ -5,9 +5,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import onnxruntime as ort
 
@@ -24,6 +25,9 @@ class RuntimeOptions:
     device: Device = "auto"
     intra_op_threads: int = 0
     inter_op_threads: int = 1
+    # Voices with ONNX Runtime's CPU arena: about a quarter less CPU per sentence, but the
+    # process keeps the memory of the longest sentences ever run (see create_session).
+    voice_memory_arena: bool = False
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -72,14 +76,42 @@ def uses_cuda(device: Device) -> bool:
     return _CUDA in providers_for(device)
 
 
-def create_session(path: Path, options: RuntimeOptions) -> ort.InferenceSession:
-    """Open one ONNX model; sessions are shared by all requests (ORT's run() is thread-safe)."""
+def create_session(path: Path, options: RuntimeOptions, memory_arena: bool = True
+                   ) -> ort.InferenceSession:
+    """Open one ONNX model; sessions are shared by all requests (ORT's run() is thread-safe).
+
+    `memory_arena=False` for models whose inputs vary without bound in size (a voice's
+    sentences): ORT's CPU arena keeps the largest run's memory for good, so the process would
+    stay at its peak. Without it, tensors go back to malloc (see release_freed_memory).
+    """
     so = ort.SessionOptions()
+    so.enable_cpu_mem_arena = memory_arena
     so.intra_op_num_threads = options.intra_op_threads
     so.inter_op_num_threads = options.inter_op_threads
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3  # ORT severities: 0 verbose .. 3 error, 4 fatal
     return ort.InferenceSession(str(path), sess_options=so, providers=providers_for(options.device))
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return cast(Callable[[int], int], trim)
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc malloc_trim).
+
+    glibc keeps freed memory for reuse; after a voice's arena-less run that is the whole run's
+    peak. Measured on en_US-joe-medium, a 21 s sentence: +575 MiB peak, 291 MiB kept without
+    this, 6 MiB with it.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def active_provider(session: ort.InferenceSession) -> str:

@@ -217,36 +217,51 @@ def test_recognition_streams_spread_over_the_replicas(cluster: Cluster) -> None:
     assert [normalise(text) for text in texts] == [normalise(DICTATION[0])] * 3
 
 
-def test_sigterm_finishes_open_streams_and_new_calls_go_elsewhere(cluster: Cluster) -> None:
+def test_sigterm_hands_dictation_over_and_new_calls_go_elsewhere(cluster: Cluster) -> None:
+    """SIGTERM mid-sentence: the victim hears the sentence to its end, sends its final and ends
+    the stream UNAVAILABLE; the resuming client carries on through nginx on another replica.
+    A synthesis stream open on the victim runs to its end."""
     audio, starts = dictation()
-    # Two sentences, the second without the silence that would end it: only the drain's flush
-    # can give it its final result.
-    two_sentences = audio[: int((starts[2] - GAP_S + 0.2) * RATE_HZ) * 2]
+    chunks = [audio[at : at + CHUNK_BYTES] for at in range(0, len(audio), CHUNK_BYTES)]
+    term_at = int((starts[1] + 1.0) * RATE_HZ * 2) // CHUNK_BYTES  # mid second sentence
     with VoxClient(cluster.nginx.target) as client:
-        recognition = StreamingRecognizer(client.recognizer, StreamSettings(), timeout_s=120)
-        recognition.send(two_sentences)  # no half-close: the drain must end the stream
-        victim = _serving_the_stream(cluster)
+        stream = ResumingRecognizer(client, StreamSettings(), timeout_s=180)
         heard: list[recognizer_pb2.StreamingRecognizeResponse] = []
-        reader = threading.Thread(target=lambda: heard.extend(recognition))
+        reader = threading.Thread(target=lambda: heard.extend(stream))
         reader.start()
+        for chunk in chunks[:term_at]:
+            stream.send(chunk)
+        victim = _serving_the_stream(cluster)
+        deadline = time.monotonic() + 60
+        while not finals(heard) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first sentence is final on the victim, the second open
         with VoxClient(cluster.replicas[victim].target) as direct:
             synthesis = direct.synthesizer.StreamingSynthesize(
                 synthesizer_pb2.StreamingSynthesizeRequest(text=LONG_TEXT), timeout=120)
             first = next(synthesis)
-            time.sleep(2.0)  # the victim takes in all the audio (it arrives in milliseconds)
             cluster.replicas[victim].process.send_signal(signal.SIGTERM)
+            for chunk in chunks[term_at:]:  # the speaker goes on; the stream is not closed
+                stream.send(chunk)
             rest = list(synthesis)  # the open stream runs to its end on the draining replica
-        reader.join(timeout=60)
+        stream.close()
+        reader.join(timeout=120)
         answered = [synthesize_via(cluster.nginx.target) for _ in range(4)]
-    assert recognition.result_code() == grpc.StatusCode.OK
-    assert [normalise(r.transcript) for r in finals(heard)] == [
-        normalise(text) for text in DICTATION[:2]]
+    assert stream.resumes == 1
+    results = finals(heard)
+    # No final lost or repeated; offsets and indexes continue across the two replicas.
+    assert [normalise(r.transcript) for r in results] == [normalise(t) for t in DICTATION]
+    assert [r.utterance_index for r in results] == [0, 1, 2]
+    for result, start_s in zip(results, starts, strict=True):
+        assert abs(result.start_offset_ms / 1000 - start_s) < 0.4
     assert [first.sentence_index] + [r.sentence_index for r in rest] == list(range(SENTENCES))
     assert synthesis.code() == grpc.StatusCode.OK
     assert victim not in answered and set(answered) <= set(cluster.replicas)
     assert cluster.replicas[victim].process.wait(timeout=30) == 0
     output = cluster.replicas[victim].output()
     assert "draining" in output and "stopped" in output
+    # The victim ended the stream UNAVAILABLE (handed over), not OK: the client went on.
+    assert '"method": "StreamingRecognize", "code": "UNAVAILABLE"' in output
+
 
 def test_sigkill_mid_stream_resumes_on_another_replica(cluster: Cluster) -> None:
     audio, starts = dictation()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -60,3 +61,34 @@ def test_synthesize_writes_the_whole_audio_as_a_wav(
 ) -> None:
     check_synthesize(node_example(node_modules, "synthesize.js"), server, client,
                      tmp_path / "spoken.wav")
+
+
+def test_transcribe_stream_resumes_on_another_replica_at_drain(
+    node_modules: Path, models_dir: Path, client: VoxClient, speech_wav: Path
+) -> None:
+    """SIGTERM to the replica after the first final: the example resumes on the second address
+    as docs/clients.md says, and prints the finals an undisturbed stream gets."""
+    expected = example_clients.python_stream_finals(client, speech_wav)
+    example = node_example(node_modules, "transcribe_stream.js")
+    with ServerProcess(models_dir, "--grace-s", "20") as first:
+        first.wait_serving()
+        targets = f"{first.target},{client.options.targets[0]}"
+        node = subprocess.Popen([*example.argv, str(speech_wav), targets], env=example.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert node.stdout is not None
+        lines = []
+        for line in node.stdout:  # paced like a microphone: the first final comes mid-file
+            lines.append(line)
+            if line.startswith("final"):
+                first.process.send_signal(signal.SIGTERM)
+                break
+        out, err = node.communicate(timeout=120)
+        assert node.returncode == 0, err
+        assert first.process.wait(timeout=60) == 0
+    output = "".join(lines) + out
+    assert "resuming: server is shutting down" in output
+    printed = example_clients.printed_finals(output)
+    assert [(index, text) for index, _, _, text in printed] == [
+        (index, text) for index, _, _, text in expected]
+    for (_, start, _, _), (_, want_start, _, _) in zip(printed, expected, strict=True):
+        assert abs(start - want_start) < 400

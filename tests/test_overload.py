@@ -11,7 +11,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
 
 from tests.serverproc import ServerProcess
 from tests.speech import espeak, wav_bytes
@@ -53,6 +55,11 @@ def test_synthesis_past_capacity_is_refused_at_once(small_server: ServerProcess)
         assert call.initial_metadata() == ()  # refused before any response headers
         assert is_retryable(call.exception())
         assert ("voxserve-retryable", "true") in call.trailing_metadata()
+        # the standard hints too: gRPC's retry pushback and google.rpc.RetryInfo
+        assert ("grpc-retry-pushback-ms", "1000") in call.trailing_metadata()
+        (detail,) = rpc_status.from_call(call).details
+        retry_info = error_details_pb2.RetryInfo()
+        assert detail.Unpack(retry_info) and retry_info.retry_delay.ToMilliseconds() == 1000
     assert len(done) == CAPACITY and all(r.audio_duration_ms > 2000 for r in done)
     assert small_server.health() == health_pb2.HealthCheckResponse.SERVING
 

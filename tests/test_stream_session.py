@@ -41,7 +41,8 @@ class ScriptedRecognizer:
         self.texts = list(texts or [])
         self.calls: list[tuple[int, TranscribeOptions]] = []
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   stop: object = None) -> Transcript:
         self.calls.append((len(audio), options))
         text = self.texts.pop(0) if self.texts else "hello world"
         words = tuple(Word(f" {w}", 0.25 * i, 0.25 * i + 0.2, 0.9)

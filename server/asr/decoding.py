@@ -13,6 +13,7 @@ from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import FRAMES_PER_SECOND
 from voxserve.server.asr.network import CrossCache, WhisperNetwork
 from voxserve.server.asr.tokenizer import WhisperTokenizer
+from voxserve.server.stop import StopSignal, check_stop
 
 TIME_PRECISION_S = 0.02  # one encoder position = two 10 ms mel frames
 # A window may sample at most this many tokens per second of audio it holds (plus a base):
@@ -204,8 +205,10 @@ def no_speech_probability(logits_at_sot: np.ndarray, no_speech: int) -> float:
 
 
 def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig,
-                  request: WindowRequest, tokenizer: WhisperTokenizer) -> WindowResult:
-    """Greedy (or sampled, temperature > 0) decoding of one encoded window, after the prompt."""
+                  request: WindowRequest, tokenizer: WhisperTokenizer,
+                  stop: StopSignal | None = None) -> WindowResult:
+    """Greedy (or sampled, temperature > 0) decoding of one encoded window, after the prompt;
+    Cancelled between tokens once `stop` is set."""
     special = config.special
     sot = list(request.sot_sequence)
     prompt = [special.sot_prev, *request.prompt] if request.prompt else []
@@ -223,6 +226,7 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
     token = decoder.push(out.logits[-1])
     cache = out.cache
     while token is not None:
+        check_stop(stop)
         out = network.decode([token], cache, cross)
         cache = out.cache
         token = decoder.push(out.logits[-1])

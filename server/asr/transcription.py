@@ -20,6 +20,7 @@ from voxserve.server.asr.segments import DraftSegment, split_window
 from voxserve.server.asr.timing import add_word_timestamps, find_alignment
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.asr.types import Segment, TranscribeOptions, Word
+from voxserve.server.stop import StopSignal, check_stop
 
 # Below -70 dBFS RMS there is nothing to recognise: skip the model entirely.
 SILENCE_RMS = 10 ** (-70 / 20)
@@ -66,8 +67,9 @@ class Transcription:
 
     def __init__(self, config: WhisperConfig, network: WhisperNetwork,
                  tokenizer: WhisperTokenizer, options: TranscribeOptions,
-                 language: str | None) -> None:
+                 language: str | None, stop: StopSignal | None = None) -> None:
         self._config = config
+        self._stop = stop
         self._network = network
         self._tokenizer = tokenizer
         self._options = options
@@ -86,6 +88,7 @@ class Transcription:
         segments: list[Segment] = []
         seek = 0
         while content_frames - seek >= MIN_WINDOW_FRAMES:
+            check_stop(self._stop)
             size = min(max_frames, content_frames - seek)
             chunk = audio[seek * HOP_LENGTH : (seek + size) * HOP_LENGTH]
             if rms(chunk) < SILENCE_RMS:
@@ -144,7 +147,7 @@ class Transcription:
         cross = self._network.encode(window.mel[:, : window.short_frames])
         self._detect_language(cross)
         result = decode_window(self._network, cross, self._config, self._request(window, 0.0),
-                               self._tokenizer)
+                               self._tokenizer, self._stop)
         return (cross, result) if self._fluent(result) else None
 
     def _fluent(self, result: WindowResult) -> bool:
@@ -189,7 +192,8 @@ class Transcription:
         tries: list[WindowResult] = []
         for temperature in (0.0, *fallbacks):
             request = self._request(window, temperature)
-            result = decode_window(self._network, cross, self._config, request, self._tokenizer)
+            result = decode_window(self._network, cross, self._config, request, self._tokenizer,
+                                   self._stop)
             if not self._needs_fallback(result):
                 return result
             tries.append(result)

@@ -17,6 +17,7 @@ from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcr
 from voxserve.server.errors import InvalidArgument, InvalidAudio, ModelLoadError
 from voxserve.server.language import primary_subtag
 from voxserve.server.runtime import RuntimeOptions
+from voxserve.server.stop import StopSignal
 
 # The variant name of the exporter's default float32 graphs (the manifest's "files").
 FLOAT32 = "float32"
@@ -60,14 +61,17 @@ class WhisperRecognizer:
         )
         return cls(config, network, tokenizer, files.variant)
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
-        """Recognise all speech in `audio`: float32 mono 16 kHz in [-1, 1], any length."""
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   stop: StopSignal | None = None) -> Transcript:
+        """Recognise all speech in `audio`: float32 mono 16 kHz in [-1, 1], any length.
+        Cancelled between windows and tokens once `stop` is set."""
         _check_audio(audio)
         language = self._requested_language(options)
         duration_s = len(audio) / SAMPLE_RATE_HZ
         if len(audio) == 0 or rms(audio) < SILENCE_RMS:
             return Transcript((), language or "", duration_s)
-        run = Transcription(self._config, self._network, self._tokenizer, options, language)
+        run = Transcription(self._config, self._network, self._tokenizer, options, language,
+                            stop)
         segments = run.transcribe(audio)
         return Transcript(tuple(segments), run.language or "", duration_s)
 

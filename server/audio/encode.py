@@ -26,12 +26,17 @@ def check_output(encoding: str, sample_rate_hz: int) -> None:
 
 
 def wav_bytes(samples: np.ndarray, sample_rate_hz: int) -> bytes:
+    return wav_from_pcm16(float_to_pcm16(samples), sample_rate_hz)
+
+
+def wav_from_pcm16(pcm: bytes, sample_rate_hz: int) -> bytes:
+    """LINEAR16 mono bytes in a WAV container."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(sample_rate_hz)
-        out.writeframes(float_to_pcm16(samples))
+        out.writeframes(pcm)
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -19,9 +20,11 @@ from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import (
     DeadlineExceeded,
+    HandedOver,
     InvalidArgument,
     LimitExceeded,
     ModelLoadError,
+    Unavailable,
 )
 from voxserve.server.inference import InferencePool
 from voxserve.server.language import primary_subtag
@@ -59,6 +62,9 @@ SPEECH_EVENTS = {
     SpeechEnded: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED,
     EndOfSingleUtterance: recognizer_pb2.SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE,
 }
+# Trailers of a stream handed over at drain: where its client resumes (docs/clients.md).
+RESUME_OFFSET_KEY = "x-voxserve-resume-offset-ms"
+RESUME_UTTERANCE_KEY = "x-voxserve-resume-utterance-index"
 # Transcribing no audio checks the options (the language) without running the model.
 NO_AUDIO = np.zeros(0, dtype=np.float32)
 
@@ -179,7 +185,8 @@ def detector_of(detector: int, server_default: Detector) -> Detector:
         return DETECTORS[detector]
     except KeyError:
         raise InvalidArgument(
-            f"endpointing.detector {detector} is unknown; use WEBRTC or SILERO"
+            f"endpointing.detector {detector} is unknown; use WEBRTC or SILERO",
+            field="streaming_config.endpointing.detector",
         ) from None
 
 
@@ -198,7 +205,8 @@ async def first_config(
         raise InvalidArgument("the stream ended before its first message, streaming_config")
     if first.WhichOneof("streaming_request") != "streaming_config":
         raise InvalidArgument(
-            "the first message of a stream must carry streaming_config; audio_content follows it"
+            "the first message of a stream must carry streaming_config; audio_content follows it",
+            field="streaming_config",
         )
     return first.streaming_config
 
@@ -209,7 +217,8 @@ async def audio_chunks(
     """The audio of the messages after the config, each checked against the size limit."""
     async for request in requests:
         if request.WhichOneof("streaming_request") == "streaming_config":
-            raise InvalidArgument("streaming_config may only be the first message of a stream")
+            raise InvalidArgument("streaming_config may only be the first message of a stream",
+                                  field="streaming_config")
         audio = request.audio_content
         if len(audio) > max_bytes:
             raise LimitExceeded(
@@ -220,30 +229,64 @@ async def audio_chunks(
             yield audio
 
 
-def streaming_response(outcome: Outcome) -> recognizer_pb2.StreamingRecognizeResponse:
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a stream's audio starts in its dictation (StreamingRecognitionConfig.resume_*):
+    every offset and utterance index the stream reports is shifted by it."""
+
+    offset_ms: int = 0
+    utterance_index: int = 0
+
+    @classmethod
+    def of(cls, streaming: recognizer_pb2.StreamingRecognitionConfig) -> ResumePoint:
+        offset_ms = _or(streaming, "resume_offset_ms", 0)
+        if offset_ms < 0:
+            raise InvalidArgument(
+                f"streaming_config.resume_offset_ms must be 0 or more, not {offset_ms}")
+        return cls(offset_ms, _or(streaming, "resume_utterance_index", 0))
+
+    def trailers(self, handed_over: HandedOver) -> tuple[tuple[str, str], ...]:
+        """Where the client resumes after `handed_over`, in the dictation's terms."""
+        return (
+            (RESUME_OFFSET_KEY, str(self.offset_ms + ms(handed_over.resume_offset_s))),
+            (RESUME_UTTERANCE_KEY,
+             str(self.utterance_index + handed_over.next_utterance_index)),
+        )
+
+
+def streaming_response(outcome: Outcome, resume: ResumePoint = ResumePoint()
+                       ) -> recognizer_pb2.StreamingRecognizeResponse:
     if isinstance(outcome, StreamResult):
-        return recognizer_pb2.StreamingRecognizeResponse(result=streaming_result(outcome))
+        return recognizer_pb2.StreamingRecognizeResponse(
+            result=streaming_result(outcome, resume))
     return recognizer_pb2.StreamingRecognizeResponse(
         speech_event=recognizer_pb2.SpeechEvent(
             type=SPEECH_EVENTS[type(outcome)],
-            offset_ms=ms(outcome.offset_s),
-            utterance_index=outcome.utterance_index,
+            offset_ms=resume.offset_ms + ms(outcome.offset_s),
+            utterance_index=resume.utterance_index + outcome.utterance_index,
         )
     )
 
 
-def streaming_result(result: StreamResult) -> recognizer_pb2.StreamingRecognitionResult:
+def streaming_result(result: StreamResult, resume: ResumePoint = ResumePoint()
+                     ) -> recognizer_pb2.StreamingRecognitionResult:
     return recognizer_pb2.StreamingRecognitionResult(
         transcript=result.text.strip(),
         is_final=result.is_final,
         stability=result.stability,
-        utterance_index=result.utterance_index,
-        start_offset_ms=ms(result.start_s),
-        end_offset_ms=ms(result.end_s),
+        utterance_index=resume.utterance_index + result.utterance_index,
+        start_offset_ms=resume.offset_ms + ms(result.start_s),
+        end_offset_ms=resume.offset_ms + ms(result.end_s),
         confidence=result.confidence,
-        words=words_pb(result.words),  # already in stream offsets
+        words=[_shifted(word, resume.offset_ms) for word in words_pb(result.words)],
         language_code=result.language,
     )
+
+
+def _shifted(word: recognizer_pb2.WordInfo, offset_ms: int) -> recognizer_pb2.WordInfo:
+    word.start_offset_ms += offset_ms
+    word.end_offset_ms += offset_ms
+    return word
 
 
 class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
@@ -254,7 +297,9 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self._config = config
         self._admission = admission
         self._interim_budget = InterimBudget.for_pool(pool)
-        self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s)
+        # At drain an open utterance gets half the grace to end, the rest is for its final.
+        self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s,
+                                    config.speech_idle_timeout_s, config.grace_s / 2)
 
     @rpc
     async def Recognize(
@@ -275,7 +320,8 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
                 sample_rate_hz(config), channel_count(config),
                 max_duration_s=self._config.max_stream_duration_s,
             )
-            transcript = await self._pool.run(recognizer.transcribe, audio.samples, options)
+            transcript = await self._pool.run_stoppable(
+                lambda stop: recognizer.transcribe(audio.samples, options, stop))
         return recognize_response(transcript, recognizer.info.name)
 
     @rpc
@@ -289,11 +335,20 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
             streaming = await first_config(requests, self._config.first_message_timeout_s)
             session = await self._open_session(streaming)
             chunks = audio_chunks(requests, self._config.max_message_audio_bytes)
+            resume = ResumePoint.of(streaming)
             stream = LiveStream(session, chunks, self._pool, self._interim_budget, self._limits,
                                 self._state.draining)
-            async with contextlib.aclosing(stream.outcomes()) as outcomes:
-                async for outcome in outcomes:
-                    yield streaming_response(outcome)
+            try:
+                async with contextlib.aclosing(stream.outcomes()) as outcomes:
+                    async for outcome in outcomes:
+                        yield streaming_response(outcome, resume)
+            except HandedOver as handed_over:
+                raise Unavailable(
+                    f"server is shutting down; resume the stream on another replica from"
+                    f" {resume.offset_ms + ms(handed_over.resume_offset_s)} ms, utterance"
+                    f" {resume.utterance_index + handed_over.next_utterance_index}",
+                    resume=resume.trailers(handed_over),
+                ) from None
 
     async def _open_session(
         self, streaming: recognizer_pb2.StreamingRecognitionConfig

@@ -125,10 +125,11 @@ def _observed(handler: grpc.RpcMethodHandler,
     behavior = getattr(handler, kind)
     if handler.response_streaming and inspect.isasyncgenfunction(behavior):
         wrapped: Callable[..., Any] = _streaming(behavior, begin)
-    elif not handler.response_streaming and inspect.iscoroutinefunction(behavior):
+    elif inspect.iscoroutinefunction(behavior):
+        # unary responses, and health Watch, which writes its stream with context.write()
         wrapped = _unary(behavior, begin)
     else:
-        return handler  # health Watch writes with context.write(): left as it is
+        return handler  # sync handlers: left as they are
     make = getattr(grpc, f"{kind}_rpc_method_handler")
     return make(wrapped, request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)

@@ -7,11 +7,16 @@ while a decode runs, so a client sending faster than real time is processed, and
 bound pushes back on it (gRPC flow control) when decoding falls behind.
 
 How a stream ends:
-- half-close, drain (`draining` set) or a single utterance done: finals for all audio received
-  are sent, then the call ends OK;
-- a limit crossed or a bad message (the chunk iterator raises a VoxserveError), or no audio for
-  `idle_timeout_s` (DeadlineExceeded): finals for the audio already received are sent first,
-  then the error ends the call;
+- half-close or a single utterance done: finals for all audio received are sent, then the call
+  ends OK;
+- drain (`draining` set): reading goes on until no utterance is open (at once between
+  utterances; an open one is heard to its natural end, for at most `drain_handover_s`); the
+  finals of the utterances that ended are sent, and the call ends with HandedOver (UNAVAILABLE)
+  naming the end of the last final: the client resumes elsewhere from there, replaying only
+  audio no final covers. An utterance still open is never finalized early (mid-word);
+- a limit crossed or a bad message (the chunk iterator raises a VoxserveError), no audio for
+  `idle_timeout_s`, or `speech_idle_timeout_s` of audio without speech (DeadlineExceeded):
+  finals for the audio already received are sent first, then the error ends the call;
 - the client cancels: the call's task is cancelled and the reader task with it, at once.
 """
 
@@ -23,12 +28,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from voxserve.server import metrics
 from voxserve.server.asr.types import Transcript
 from voxserve.server.errors import (
     DeadlineExceeded,
+    HandedOver,
     LimitExceeded,
     VoxserveError,
 )
@@ -60,10 +66,15 @@ class StreamLimits:
 
     idle_timeout_s: float
     max_duration_s: float
+    speech_idle_timeout_s: float = 300.0  # of stream audio without speech
+    drain_handover_s: float = 15.0  # at drain, how long an open utterance may go on
 
     def __post_init__(self) -> None:
-        if self.idle_timeout_s <= 0 or self.max_duration_s <= 0:
-            raise ValueError("idle_timeout_s and max_duration_s must be > 0")
+        if min(self.idle_timeout_s, self.max_duration_s, self.speech_idle_timeout_s) <= 0:
+            raise ValueError("idle_timeout_s, max_duration_s and speech_idle_timeout_s must be"
+                             " > 0")
+        if self.drain_handover_s < 0:
+            raise ValueError("drain_handover_s must be >= 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,6 +198,11 @@ class LiveStream:
         options = session.options
         width = _BYTES_PER_SAMPLE[options.encoding]
         self._bytes_per_s = width * options.channels * options.sample_rate_hz
+        self._in_speech = False
+        self._last_speech_s = 0.0  # stream audio time when speech was last heard
+        self._read_ahead: asyncio.Future[bytes | None] | None = None  # the pending chunk read
+        self._final_end_s = 0.0  # end of the last final result sent: the resume point
+        self._next_utterance = 0  # index of the first utterance with no final yet
 
     async def outcomes(self) -> AsyncIterator[Outcome]:
         """Speech events and results in stream order; raises the error that ended the stream."""
@@ -196,6 +212,8 @@ class LiveStream:
             while True:
                 entry = await self._feed.get()
                 if isinstance(entry, _End):
+                    if isinstance(entry.error, _Drained):
+                        raise HandedOver(self._final_end_s, self._next_utterance)
                     if entry.error is not None:
                         raise entry.error
                     return
@@ -214,12 +232,15 @@ class LiveStream:
         if not isinstance(action, FinalRequest):
             return action
         started_s = time.perf_counter()
-        transcript = await self._pool.run(self._session.transcribe, action)
+        transcript = await self._pool.run_stoppable(
+            lambda stop: self._session.transcribe(action, stop))
         metrics.observe_real_time_factor(
             "recognition", time.perf_counter() - started_s, action.end_s - action.start_s)
         async with self._session_lock:
             result = self._session.result(action, transcript)
         metrics.observe_final_latency(time.perf_counter() - entry.heard_s)
+        self._final_end_s = max(self._final_end_s, result.end_s)
+        self._next_utterance = max(self._next_utterance, result.utterance_index + 1)
         return result
 
     async def _interim(self, request: InterimRequest) -> StreamResult | None:
@@ -239,7 +260,7 @@ class LiveStream:
 
         def decode_unless_abandoned() -> Transcript | None:
             try:
-                return None if abandoned.is_set() else self._session.transcribe(request)
+                return None if abandoned.is_set() else self._session.transcribe(request, abandoned)
             finally:
                 self._budget.release()
 
@@ -268,7 +289,14 @@ class LiveStream:
         """The reader task: chunks into the session, actions into the feed, then the end."""
         error: BaseException | None = None
         try:
-            await self._pump(drain_wait)
+            try:
+                await self._pump(drain_wait)
+            finally:
+                if self._read_ahead is not None:
+                    self._read_ahead.cancel()
+        except _Drained as drained:  # handed over: the open part is heard again elsewhere
+            await self._feed.end(drained)
+            return
         except VoxserveError as exc:  # a limit or a bad message: flush what was heard first
             error = exc
         except Exception as exc:  # noqa: BLE001 - the session's state is unknown: no flush
@@ -281,34 +309,73 @@ class LiveStream:
         await self._feed.end(error)
 
     async def _pump(self, drain_wait: asyncio.Future[Literal[True]]) -> None:
+        """Chunks into the session until half-close; raises _Drained to hand the stream over."""
+        loop = asyncio.get_running_loop()
+        hand_over_by: float | None = None
         while not self._session.done:
-            chunk = await self._next_chunk(drain_wait)
+            if not drain_wait.done():
+                chunk = await self._next_chunk(drain_wait)
+            else:
+                if hand_over_by is None:
+                    hand_over_by = loop.time() + self._limits.drain_handover_s
+                if not self._in_speech or loop.time() >= hand_over_by:
+                    raise _Drained()
+                timer = asyncio.ensure_future(asyncio.sleep(hand_over_by - loop.time()))
+                try:
+                    chunk = await self._next_chunk(timer)
+                finally:
+                    timer.cancel()
+            if chunk is _WOKEN:
+                continue
             if chunk is None:
                 return
             self._check_duration(len(chunk))
-            await self._put(await self._run_session(self._session.push, chunk))
+            actions = await self._run_session(self._session.push, chunk)
+            await self._put(actions)
+            self._check_speech_idle(actions)
 
-    async def _next_chunk(self, drain_wait: asyncio.Future[Literal[True]]) -> bytes | None:
-        """The next audio chunk; None at half-close or once the server drains."""
-        if drain_wait.done():
-            return None
-        read = asyncio.ensure_future(anext(self._chunks, None))
+    async def _next_chunk(self, wake: asyncio.Future[Any]) -> bytes | None:
+        """The next audio chunk; None at half-close, _WOKEN once `wake` is done first (the
+        drain began, or the hand-over time ran out)."""
+        # A read outlives a wake-up: cancelling it would close the request stream for good.
+        if self._read_ahead is None:
+            self._read_ahead = asyncio.ensure_future(anext(self._chunks, None))
+        read = self._read_ahead
         try:
             done, _ = await asyncio.wait(
-                (read, drain_wait), timeout=self._limits.idle_timeout_s,
+                (read, wake), timeout=self._limits.idle_timeout_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
-        finally:
-            if not read.done():
-                read.cancel()
+        except BaseException:
+            read.cancel()
+            raise
         if read in done:
+            self._read_ahead = None
             return read.result()
-        if drain_wait in done:
-            return None
+        if wake in done:
+            return _WOKEN
+        read.cancel()
         raise DeadlineExceeded(
             f"no audio for {self._limits.idle_timeout_s:g} s (--stream-idle-timeout-s); the"
             " stream was ended"
         )
+
+    def _check_speech_idle(self, actions: list[Action]) -> None:
+        """DeadlineExceeded once `speech_idle_timeout_s` of audio passed without speech: a
+        microphone left open on silence would hold its slot until the stream's duration limit."""
+        for action in actions:
+            if isinstance(action, (SpeechStarted, SpeechEnded)):
+                self._in_speech = isinstance(action, SpeechStarted)
+        received_s = self._session.received_s
+        if self._in_speech:
+            self._last_speech_s = received_s
+            return
+        limit_s = self._limits.speech_idle_timeout_s
+        if received_s - self._last_speech_s >= limit_s:
+            raise DeadlineExceeded(
+                f"no speech for {limit_s:g} s of audio (--speech-idle-timeout-s); the stream was"
+                " ended"
+            )
 
     def _check_duration(self, chunk_bytes: int) -> None:
         limit_s = self._limits.max_duration_s
@@ -330,6 +397,14 @@ class LiveStream:
         heard_s = time.perf_counter()
         for action in actions:
             await self._feed.put(action, heard_s)
+
+
+class _Drained(Exception):
+    """The reader stopped for the drain with no utterance open: end the call handed over."""
+
+
+# _next_chunk's answer when its wake-up future came first (compared by identity).
+_WOKEN = b"\x00woken"
 
 
 def _discard(future: asyncio.Future[Transcript | None]) -> None:

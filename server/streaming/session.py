@@ -19,6 +19,7 @@ from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import RAW_ENCODINGS, StreamDecoder, check_raw_format
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument
+from voxserve.server.stop import StopSignal
 from voxserve.server.streaming.endpointer import Endpointer, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.settings import INTERIM_INTERVAL_MS, Detector, EndpointingOptions
 from voxserve.server.streaming.vad import FrameClassifier, SileroModel, SileroVad, WebRtcVad
@@ -171,11 +172,12 @@ class StreamSession:
         self._done = True
         return actions
 
-    def transcribe(self, request: DecodeRequest) -> Transcript:
-        """Run the recognizer on a request's audio (blocking; thread-safe)."""
+    def transcribe(self, request: DecodeRequest, stop: StopSignal | None = None) -> Transcript:
+        """Run the recognizer on a request's audio (blocking; thread-safe); Cancelled between
+        its steps once `stop` is set."""
         if isinstance(request, InterimRequest):
-            return self._recognizer.transcribe(request.audio, self._interim_options)
-        return self._recognizer.transcribe(request.audio, self.options.transcribe)
+            return self._recognizer.transcribe(request.audio, self._interim_options, stop)
+        return self._recognizer.transcribe(request.audio, self.options.transcribe, stop)
 
     def is_current(self, request: DecodeRequest) -> bool:
         """False for an interim request overtaken by a newer one or by its utterance's end:

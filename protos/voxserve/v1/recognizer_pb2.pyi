@@ -109,18 +109,22 @@ class EndpointingConfig(_message.Message):
     def __init__(self, detector: _Optional[_Union[VoiceActivityDetector, str]] = ..., vad_aggressiveness: _Optional[int] = ..., min_silence_ms: _Optional[int] = ..., speech_pad_ms: _Optional[int] = ..., max_utterance_ms: _Optional[int] = ..., min_speech_ms: _Optional[int] = ...) -> None: ...
 
 class StreamingRecognitionConfig(_message.Message):
-    __slots__ = ("config", "interim_results", "single_utterance", "endpointing", "interim_interval_ms")
+    __slots__ = ("config", "interim_results", "single_utterance", "endpointing", "interim_interval_ms", "resume_offset_ms", "resume_utterance_index")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     INTERIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
     SINGLE_UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTING_FIELD_NUMBER: _ClassVar[int]
     INTERIM_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_UTTERANCE_INDEX_FIELD_NUMBER: _ClassVar[int]
     config: RecognitionConfig
     interim_results: bool
     single_utterance: bool
     endpointing: EndpointingConfig
     interim_interval_ms: int
-    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., interim_results: _Optional[bool] = ..., single_utterance: _Optional[bool] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ..., interim_interval_ms: _Optional[int] = ...) -> None: ...
+    resume_offset_ms: int
+    resume_utterance_index: int
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., interim_results: _Optional[bool] = ..., single_utterance: _Optional[bool] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ..., interim_interval_ms: _Optional[int] = ..., resume_offset_ms: _Optional[int] = ..., resume_utterance_index: _Optional[int] = ...) -> None: ...
 
 class StreamingRecognizeRequest(_message.Message):
     __slots__ = ("streaming_config", "audio_content")

@@ -73,8 +73,13 @@ class RecognizerServicer:
         Errors: those of Recognize, plus RESOURCE_EXHAUSTED for an audio message over
         --max-message-audio-bytes or a stream over --max-stream-duration-s, and DEADLINE_EXCEEDED
         when the config or audio does not arrive within --first-message-timeout-s /
-        --stream-idle-timeout-s. A stream that the server cuts while draining ends UNAVAILABLE after
-        the final results of the audio it received.
+        --stream-idle-timeout-s, or when its audio holds no speech for --speech-idle-timeout-s.
+        A draining server ends a stream once no utterance is open (the finals of those that
+        ended sent first) with UNAVAILABLE and the trailers `x-voxserve-resume-offset-ms` and
+        `x-voxserve-resume-utterance-index`: resume on another replica with those values in
+        `resume_offset_ms` / `resume_utterance_index`, sending the audio from that offset on.
+        Every method: INVALID_ARGUMENT for request bytes that do not parse, RESOURCE_EXHAUSTED for
+        a message over the method's receive limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

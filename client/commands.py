@@ -20,7 +20,7 @@ from voxserve.client.client import VoxClient
 from voxserve.client.connection import ConnectionOptions
 from voxserve.client.mic import AudioSource, FileSource, Microphone, SoundDevice
 from voxserve.client.streaming import StreamSettings
-from voxserve.v1 import audio_pb2, recognizer_pb2, synthesizer_pb2
+from voxserve.v1 import audio_pb2, classifier_pb2, recognizer_pb2, synthesizer_pb2
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,12 @@ def add_transcribe(parser: argparse.ArgumentParser) -> None:
                         help="WAV or FLAC file (or raw, see --raw-rate)")
     parser.add_argument("--model", default="", help="recognizer name (default: the server's)")
     parser.add_argument("--language", default="",
-                        help="BCP-47 language tag, e.g. en or en-US (default: model's/detect)")
+                        help="BCP-47 language of the speech, such as fr or fr-CA (default: the "
+                        "model's only one, or detected by a multilingual model)")
+    parser.add_argument("--languages", default="",
+                        help="comma-separated candidates to detect among, such as en,fr,de")
+    parser.add_argument("--translate", action="store_true",
+                        help="English text whatever the spoken language (multilingual models)")
     parser.add_argument("--words", action="store_true", help="ask for word time offsets")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--raw-rate", type=int, default=0,
@@ -77,6 +82,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         raise ValueError("give a FILE")
     config = recognizer_pb2.RecognitionConfig(
         model=args.model, language_code=args.language, enable_word_time_offsets=args.words,
+        language_codes=language_list(args.languages), translate_to_english=args.translate,
     )
     if args.raw_rate:
         config.encoding = audio_pb2.AUDIO_ENCODING_LINEAR16
@@ -88,6 +94,11 @@ def run_transcribe(args: argparse.Namespace) -> int:
     else:
         print(response.transcript)
     return 0
+
+
+def language_list(text: str) -> list[str]:
+    """"en, fr-CA" -> ["en", "fr-CA"]."""
+    return [code.strip() for code in text.split(",") if code.strip()]
 
 
 def live_source(args: argparse.Namespace) -> AudioSource:
@@ -128,6 +139,7 @@ def run_live(args: argparse.Namespace, source: AudioSource, out: TextIO | None =
     settings = StreamSettings(
         sample_rate_hz=source.sample_rate_hz, channels=source.channels, model=args.model,
         language=args.language, words=args.words, interim_results=display.shows_interims,
+        language_codes=tuple(language_list(args.languages)), translate_to_english=args.translate,
         # None leaves the field unset: the server's default
         endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=args.min_silence_ms),
     )
@@ -209,7 +221,8 @@ def _tail(text: str, width: int) -> str:
 
 
 def add_synthesize(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("text", help="text to speak")
+    parser.add_argument("text", help="text to speak; '-' reads standard input (with "
+                        "--text-stream, line by line as it is written)")
     parser.add_argument("-o", "--output", type=Path, help="WAV file to write")
     parser.add_argument("--voice", default="", help="voice name (default: the server's)")
     parser.add_argument("--rate", type=float, default=None,
@@ -219,6 +232,11 @@ def add_synthesize(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", default="",
                         help="BCP-47 language tag, e.g. en-US (default: the voice's)")
     parser.add_argument("--stream", action="store_true", help="use StreamingSynthesize")
+    parser.add_argument("--text-stream", action="store_true",
+                        help="use StreamingSynthesizeText (text streamed in, word timings)")
+    parser.add_argument("--words", action="store_true",
+                        help="with --text-stream: print each word's start and end in ms")
+    parser.add_argument("--seed", type=int, help="fix the voice's noise (same seed, same audio)")
     parser.add_argument("--play", action="store_true", help="play on the default speaker")
 
 
@@ -227,16 +245,27 @@ def run_synthesize(args: argparse.Namespace) -> int:
         raise ValueError("give -o FILE.wav and/or --play")
     config = synthesizer_pb2.SynthesisConfig(
         voice=args.voice, speaking_rate=args.rate, sample_rate_hz=args.sample_rate,
-        encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, language_code=args.language,
+        encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, language_code=args.language, seed=args.seed,
     )
+    text = args.text
+    if text == "-" and not args.text_stream:
+        text = sys.stdin.read()
     with _client(args) as client:
-        if args.stream:
+        if args.text_stream:
+            pieces = sys.stdin if text == "-" else [text]
             pcm, rate = bytearray(), 0
-            for chunk in client.stream_synthesize(args.text, config):
+            for response in client.speak(pieces, config):
+                pcm += response.audio_content
+                rate = response.sample_rate_hz or rate
+                for word in response.words if args.words else ():
+                    print(f"{word.start_offset_ms}\t{word.end_offset_ms}\t{word.word}")
+        elif args.stream:
+            pcm, rate = bytearray(), 0
+            for chunk in client.stream_synthesize(text, config):
                 pcm += chunk.audio_content
                 rate = chunk.sample_rate_hz
         else:
-            response = client.synthesize(args.text, config)
+            response = client.synthesize(text, config)
             pcm, rate = bytearray(response.audio_content), response.sample_rate_hz
     if args.output:
         write_wav(args.output, bytes(pcm), rate)
@@ -254,6 +283,36 @@ def write_wav(path: Path, pcm16: bytes, sample_rate_hz: int) -> None:
         out.setsampwidth(2)
         out.setframerate(sample_rate_hz)
         out.writeframes(pcm16)
+
+
+def add_classify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="WAV or FLAC file (or raw, see --raw-rate)")
+    parser.add_argument("--model", default="",
+                        help="multilingual recognizer (default: the server's)")
+    parser.add_argument("--languages", default="",
+                        help="comma-separated candidates, such as en,fr,de (default: all)")
+    parser.add_argument("--top", type=int, default=5, help="how many languages to print")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument("--raw-rate", type=int, default=0,
+                        help="the file is raw 16-bit mono PCM at this rate (Hz)")
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    config = classifier_pb2.LanguageClassificationConfig(
+        model=args.model, language_codes=language_list(args.languages), max_results=args.top,
+    )
+    if args.raw_rate:
+        config.encoding = audio_pb2.AUDIO_ENCODING_LINEAR16
+        config.sample_rate_hz = args.raw_rate
+    with _client(args) as client:
+        response = client.classify_language(args.file.read_bytes(), config)
+    if args.json:
+        print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    elif not response.languages:
+        print("no sound to classify", file=sys.stderr)
+    for item in response.languages if not args.json else ():
+        print(f"{item.language_code}\t{item.probability:.3f}")
+    return 0
 
 
 def add_models(parser: argparse.ArgumentParser) -> None:
@@ -279,4 +338,5 @@ COMMANDS: dict[str, Command] = {
     "transcribe": (add_transcribe, run_transcribe, "transcribe a recording"),
     "synthesize": (add_synthesize, run_synthesize, "speak text into a WAV file or the speaker"),
     "models": (add_models, run_models, "list the server's recognizers and voices"),
+    "classify": (add_classify, run_classify, "rank the spoken languages of a recording"),
 }

@@ -45,6 +45,8 @@ class StreamSettings:
     model: str = ""
     language: str = ""
     words: bool = False
+    language_codes: tuple[str, ...] = ()  # candidates for detection (with `language` empty)
+    translate_to_english: bool = False
     interim_results: bool = False
     interim_interval_ms: int | None = None
     single_utterance: bool = False
@@ -63,6 +65,8 @@ class StreamSettings:
                 encoding=self.encoding, sample_rate_hz=self.sample_rate_hz,
                 audio_channel_count=self.channels, model=self.model,
                 language_code=self.language, enable_word_time_offsets=self.words,
+                language_codes=list(self.language_codes),
+                translate_to_english=self.translate_to_english,
             ),
             interim_results=self.interim_results,
             interim_interval_ms=self.interim_interval_ms,  # None leaves it unset

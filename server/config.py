@@ -25,7 +25,7 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 50051
     models_dir: Path = Path("models")
-    default_recognizer: str = ""  # "" = first recognizer by name
+    default_recognizer: str = ""  # "" = first single-language recognizer by name, else first
     default_voice: str = ""  # "" = first voice by name
     # graphs to run where a model was exported with them: "float32", "int8"; "" = the device's
     # default (int8 on CPU, float32 on CUDA; float32 where a model has no such variant)

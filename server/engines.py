@@ -12,10 +12,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcript
+from voxserve.server.asr.types import (
+    LanguageIdentification,
+    RecognizerInfo,
+    TranscribeOptions,
+    Transcript,
+)
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.stop import StopSignal
-from voxserve.server.tts.types import SentenceAudio, SynthesisOptions, VoiceInfo
+from voxserve.server.tts.clauses import Clause
+from voxserve.server.tts.types import SentenceAudio, SynthesisOptions, UnitPlan, VoiceInfo
+from voxserve.server.tts.units import TextUnit
 
 
 class ModelInfo(Protocol):
@@ -44,6 +51,11 @@ class Recognizer(Protocol):
         """Cancelled (errors.Cancelled) between steps once `stop` is set."""
         ...
 
+    def identify_language(self, audio: np.ndarray,
+                          language_codes: tuple[str, ...] = ()) -> LanguageIdentification:
+        """Rank the spoken language (multilingual models; others raise InvalidArgument)."""
+        ...
+
 
 class Voice(Protocol):
     """A text-to-speech engine; shared by every call, immutable after load."""
@@ -63,6 +75,16 @@ class Voice(Protocol):
         ...
 
     def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray: ...
+
+    # Streamed text (StreamingSynthesizeText): only voices with split graphs stream.
+    @property
+    def streams(self) -> bool: ...
+
+    def clauses(self, text: str) -> list[Clause]: ...
+
+    def plan_unit(self, unit: TextUnit, options: SynthesisOptions) -> UnitPlan | None: ...
+
+    def render_window(self, plan: UnitPlan, index: int) -> np.ndarray: ...
 
 
 class RecognizerLoader(Protocol):

@@ -7,14 +7,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from voxserve.server.engines import RECOGNIZERS, VOICES, Recognizer, Voice
 from voxserve.server.errors import InvalidArgument, ModelLoadError, ModelNotFound
-from voxserve.server.language import normalize_language_code
+from voxserve.server.language import normalize_language_code, primary_subtag
 from voxserve.server.runtime import RuntimeOptions, uses_cuda
 from voxserve.server.streaming.vad import SileroModel
 
@@ -62,8 +62,17 @@ class ModelRepository:
     versions: dict[str, str] = field(default_factory=dict)  # see model_version()
     silero: SileroSlot = field(default_factory=SileroSlot)
 
-    def recognizer(self, name: str = "") -> Recognizer:
-        return _pick(self.recognizers, name or self.default_recognizer, "recognizer model")
+    def recognizer(self, name: str = "", language_codes: Sequence[str] = ()) -> Recognizer:
+        """The named recognizer; with no name the default one, unless the request names
+        languages (`language_code` or candidates) it does not speak: then the first recognizer
+        by name that speaks them all (a French request reaches a multilingual model)."""
+        if name or not language_codes:
+            return _pick(self.recognizers, name or self.default_recognizer, "recognizer model")
+        for candidate in [self.default_recognizer, *sorted(self.recognizers)]:
+            engine = self.recognizers.get(candidate)
+            if engine is not None and all(_knows(engine, code) for code in language_codes):
+                return engine
+        return _pick(self.recognizers, self.default_recognizer, "recognizer model")
 
     def voice(self, name: str = "", language_code: str = "") -> Voice:
         """The named voice (or the default), or with no name the voice for `language_code`:
@@ -81,6 +90,16 @@ class ModelRepository:
             if candidate in self.voices and _speaks(self.voices[candidate], language_code):
                 return self.voices[candidate]
         raise ModelNotFound(f"no voice speaks config.language_code {language_code!r}")
+
+
+def _knows(recognizer: Recognizer, language_code: str) -> bool:
+    """A recognizer knows a tag when it knows the tag's primary language (a malformed tag is
+    known by none: the chosen engine's own check then names it)."""
+    try:
+        wanted = primary_subtag(language_code, "config.language_code")
+    except InvalidArgument:
+        return False
+    return any(primary_subtag(code) == wanted for code in recognizer.info.language_codes)
 
 
 def _speaks(voice: Voice, language_code: str) -> bool:
@@ -227,7 +246,8 @@ def load_repository(
         silero=silero,
         recognizers=recognizers,
         voices=voices,
-        default_recognizer=_default(recognizers, default_recognizer, "recognizer"),
+        default_recognizer=_default(recognizers, default_recognizer, "recognizer",
+                                    _single_language(recognizers)),
         default_voice=_default(voices, default_voice, "voice"),
         families=families,
         load_time_s=load_time_s,
@@ -235,7 +255,18 @@ def load_repository(
     )
 
 
-def _default(models: Mapping[str, object], wanted: str, what: str) -> str:
+def _single_language(recognizers: Mapping[str, Recognizer]) -> list[str]:
+    """Names of the recognizers that know one language. One of them is the default when there
+    is one (tiny.en: the fastest for the common case, as Deepgram and Google default to a
+    language rather than detect it); requests naming other languages are routed by
+    ModelRepository.recognizer()."""
+    return [name for name, engine in recognizers.items() if not engine.info.multilingual]
+
+
+def _default(models: Mapping[str, object], wanted: str, what: str,
+             preferred: list[str] | None = None) -> str:
+    """`wanted`, else the first `preferred` model by name (recognizers: a single-language one),
+    else the first by name."""
     if wanted and wanted not in models:
         raise ModelLoadError(f"default {what} {wanted!r} is not in the repository")
-    return wanted or (min(models) if models else "")
+    return wanted or min(preferred or models or [""])

@@ -76,13 +76,16 @@ def uses_cuda(device: Device) -> bool:
     return _CUDA in providers_for(device)
 
 
-def create_session(path: Path, options: RuntimeOptions, memory_arena: bool = True
-                   ) -> ort.InferenceSession:
+def create_session(path: Path, options: RuntimeOptions, memory_arena: bool = True,
+                   spinning: bool = True) -> ort.InferenceSession:
     """Open one ONNX model; sessions are shared by all requests (ORT's run() is thread-safe).
 
     `memory_arena=False` for models whose inputs vary without bound in size (a voice's
     sentences): ORT's CPU arena keeps the largest run's memory for good, so the process would
     stay at its peak. Without it, tensors go back to malloc (see release_freed_memory).
+    `spinning=False` stops the session's intra-op threads from busy-waiting after each run: for
+    graphs run in alternation (a voice's encoder and decoder), each pool would otherwise spin
+    while the other one works.
     """
     so = ort.SessionOptions()
     so.enable_cpu_mem_arena = memory_arena
@@ -90,6 +93,8 @@ def create_session(path: Path, options: RuntimeOptions, memory_arena: bool = Tru
     so.inter_op_num_threads = options.inter_op_threads
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3  # ORT severities: 0 verbose .. 3 error, 4 fatal
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=so, providers=providers_for(options.device))
 
 

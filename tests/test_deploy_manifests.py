@@ -65,6 +65,7 @@ def test_dockerfile_env_is_a_valid_config(dockerfile: str) -> None:
     text = DEPLOY.joinpath(dockerfile).read_text()
     assert 'ENTRYPOINT ["voxserve", "serve"]' in text
     assert "--out /models/whisper-tiny.en" in text and "--out /models/en_US-joe-medium" in text
+    assert "--model base --out /models/whisper-base" in text  # the multilingual default
     assert re.search(r"EXPOSE 50051 9464\b", text)
 
 

@@ -22,6 +22,7 @@ ORT = ("onnxruntime",)
 GRPC = ("grpc", "grpc_health", "grpc_reflection", "grpc_status", "voxserve.v1")
 # The server's engines and the runtime: each owns ONNX Runtime sessions of one model kind.
 ORT_IN_SERVER = {"server/runtime.py", "server/asr/network.py", "server/tts/piper.py",
+                 "server/tts/vits.py",
                  "server/streaming/vad.py"}
 GRPC_IN_SERVER = ("server/servicers/", "server/app.py")
 

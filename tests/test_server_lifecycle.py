@@ -14,7 +14,8 @@ from tests.serverproc import ServerProcess
 from voxserve.client.client import VoxClient
 from voxserve.v1 import models_pb2
 
-SERVICES = {"voxserve.v1.Recognizer", "voxserve.v1.Synthesizer", "voxserve.v1.Models"}
+SERVICES = {"voxserve.v1.Recognizer", "voxserve.v1.Synthesizer", "voxserve.v1.Models",
+            "voxserve.v1.Classifier"}
 
 
 def test_health_serving_overall_and_per_service(server: ServerProcess) -> None:

@@ -27,6 +27,7 @@ SERVER_STREAMING = (
 )
 CLIENT_STREAMING = (
     "/voxserve.v1.Recognizer/StreamingRecognize",
+    "/voxserve.v1.Synthesizer/StreamingSynthesizeText",
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 )
 

@@ -6,7 +6,10 @@ per line: after loading it prints {"ready": true, "load_s": ...}; then for each 
 "max_temperature"} (the highest fallback temperature a segment needed; 0.0: greedy sufficed).
 `seconds` (wall clock) and `cpu_s` (CPU time of all the runner's threads) cover transcribe() and
 consuming its segment generator (where the work happens), not reading the file or the JSON
-round trip.
+round trip. A request may add "language" (default "en"; null: detect it, and the reply adds
+"language"), "task" ("transcribe" or "translate"), or "detect": true, which runs
+detect_language() instead and answers {"language", "probability", "ranking": [[code, p], ...],
+"seconds", "cpu_s"}.
 """
 
 from __future__ import annotations
@@ -34,21 +37,36 @@ def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         audio = np.load(request["audio_npy"]).astype(np.float32)
-        _reply(_transcribe(model, audio))
+        if request.get("detect"):
+            _reply(_detect(model, audio))
+        else:
+            _reply(_transcribe(model, audio, request.get("language", "en"),
+                               request.get("task", "transcribe")))
 
 
-def _transcribe(model: WhisperModel, audio: np.ndarray) -> dict[str, object]:
+def _transcribe(model: WhisperModel, audio: np.ndarray, language: str | None,
+                task: str) -> dict[str, object]:
     # beam_size=1 is greedy decoding and best_of=1 one sample per fallback temperature, as
     # voxserve decodes; the rest are faster-whisper's defaults (fallback temperatures, no-speech,
     # log-prob and compression thresholds, timestamps on, no VAD filter).
     started, cpu_started = time.perf_counter(), time.process_time()
-    segments, _info = model.transcribe(audio, beam_size=1, best_of=1, language="en")
+    segments, info = model.transcribe(audio, beam_size=1, best_of=1, language=language,
+                                      task=task)
     done = list(segments)
     seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     texts = [segment.text.strip() for segment in done]
     return {"text": " ".join(t for t in texts if t), "seconds": seconds, "cpu_s": cpu_s,
-            "segments": len(done),
+            "segments": len(done), "language": info.language,
             "max_temperature": max((segment.temperature or 0.0 for segment in done), default=0.0)}
+
+
+def _detect(model: WhisperModel, audio: np.ndarray) -> dict[str, object]:
+    """faster-whisper's detect_language with its defaults (first 30 s, one segment)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    language, probability, ranking = model.detect_language(audio)
+    seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"language": language, "probability": probability, "seconds": seconds,
+            "cpu_s": cpu_s, "ranking": [[code, p] for code, p in ranking[:5]]}
 
 
 def _reply(message: dict[str, object]) -> None:

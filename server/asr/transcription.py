@@ -11,11 +11,11 @@ from voxserve.server.asr.decoding import (
     WindowRequest,
     WindowResult,
     decode_window,
-    detect_language,
     has_repeated_words,
 )
 from voxserve.server.asr.features import FRAMES_PER_SECOND, HOP_LENGTH, log_mel_spectrogram
-from voxserve.server.asr.network import CrossCache, WhisperNetwork
+from voxserve.server.asr.language_id import LanguageRanking, first_step, rank_languages
+from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
 from voxserve.server.asr.segments import DraftSegment, split_window
 from voxserve.server.asr.timing import add_word_timestamps, find_alignment
 from voxserve.server.asr.tokenizer import WhisperTokenizer
@@ -49,6 +49,15 @@ class _Window:
     short_frames: int  # frames of the fast path's shorter encoder input (0: none)
 
 
+@dataclass(frozen=True)
+class _Language:
+    """The language one window is decoded in, and how it was chosen."""
+
+    code: str
+    probability: float  # the detector's; 1.0 when forced
+    start: DecoderOutput | None  # the detection's decoder step, reused by the decode
+
+
 def window_frames(content_frames: int, max_frames: int) -> int:
     """Mel frames given to the encoder for a window of `content_frames` of audio: the audio plus
     PAD_MARGIN_FRAMES of trailing silence, rounded up to even (the encoder halves it), at most
@@ -67,26 +76,64 @@ class Transcription:
 
     def __init__(self, config: WhisperConfig, network: WhisperNetwork,
                  tokenizer: WhisperTokenizer, options: TranscribeOptions,
-                 language: str | None, stop: StopSignal | None = None) -> None:
+                 language: str | None, candidates: tuple[str, ...] = (),
+                 stop: StopSignal | None = None) -> None:
+        """`language`: decode every window in it; None: detect it per window among
+        `candidates` (the model's language codes; all of them when empty). `stop` cancels
+        between windows and tokens."""
         self._config = config
         self._stop = stop
         self._network = network
         self._tokenizer = tokenizer
         self._options = options
+        self._forced = language
+        self._candidates = candidates or tuple(config.languages)
+        # the first decoded window's language (the transcript's)
         self.language = language
+        self.language_probability = 1.0 if language is not None else 0.0
         self._last_speech_s = 0.0
         self._prompt: list[int] = []  # tokens of the segments so far, newest last
 
     def transcribe(self, audio: np.ndarray) -> list[Segment]:
         """Walk 30 s windows from the start, each beginning where the last full segment ended."""
-        max_frames = self._config.n_audio_frames
-        # 30 s of trailing zeros, as whisper pads: the last window's silence after the audio
-        # (not a reflection in the last frames' STFT)
-        padding = max_frames * HOP_LENGTH
-        mel = log_mel_spectrogram(audio, self._config.dims.n_mels, padding)
-        content_frames = len(audio) // HOP_LENGTH
         segments: list[Segment] = []
         seek = 0
+        # 30 s of trailing zeros, as whisper pads: the last window's 30 s input
+        mel = self._mel(audio, self._config.n_audio_frames)
+        while (window := self._next_window(audio, mel, seek)) is not None:
+            found, seek = self._decode(window)
+            segments.extend(found)
+        return segments
+
+    def identify_language(self, audio: np.ndarray) -> tuple[LanguageRanking, float, float] | None:
+        """The candidates ranked on the first window with sound and that window's
+        [start_s, end_s); None when no window holds sound.
+
+        Unlike transcribe(), which detects on the window it decodes (its audio and a short
+        silent margin), this pads the window to Whisper's full 30 s as whisper and
+        faster-whisper detect: on clips under 2 s that names the language more often (measured
+        on Asterisk prompts: 65 % against 50 %; docs/benchmarks.md), at a 30 s window's cost.
+        """
+        max_frames = self._config.n_audio_frames
+        mel = self._mel(audio, max_frames)
+        window = self._next_window(audio, mel, 0)
+        if window is None:
+            return None
+        start = first_step(self._network, self._network.encode(window.mel), self._config)
+        ranking = rank_languages(start.logits[0], self._config, self._candidates)
+        end = window.seek + window.content_frames
+        return ranking, window.seek / FRAMES_PER_SECOND, end / FRAMES_PER_SECOND
+
+    def _mel(self, audio: np.ndarray, margin_frames: int = PAD_MARGIN_FRAMES) -> np.ndarray:
+        # trailing zeros give the last window its silent margin (and whisper's silence after
+        # the audio, not a reflection, in the last frames' STFT)
+        padding = (margin_frames + 2) * HOP_LENGTH
+        return log_mel_spectrogram(audio, self._config.dims.n_mels, padding)
+
+    def _next_window(self, audio: np.ndarray, mel: np.ndarray, seek: int) -> _Window | None:
+        """The first window at or after frame `seek` holding sound; None at the end."""
+        max_frames = self._config.n_audio_frames
+        content_frames = len(audio) // HOP_LENGTH
         while content_frames - seek >= MIN_WINDOW_FRAMES:
             check_stop(self._stop)
             size = min(max_frames, content_frames - seek)
@@ -96,20 +143,28 @@ class Transcription:
                 continue
             n_frames = window_frames(size, max_frames)
             short_frames = n_frames if n_frames < max_frames else 0
-            window = _Window(seek, size, mel[:, seek : seek + max_frames], short_frames)
-            found, seek = self._decode(window)
-            segments.extend(found)
-        return segments
+            return _Window(seek, size, mel[:, seek : seek + max_frames], short_frames)
+        return None
+
+    def _language(self, cross: CrossCache) -> _Language:
+        """The forced language, or the window's most probable candidate."""
+        if self._forced is not None:
+            return _Language(self._forced, 1.0, None)
+        start = first_step(self._network, cross, self._config)
+        best = rank_languages(start.logits[0], self._config, self._candidates).best
+        if self.language is None:
+            self.language, self.language_probability = best.code, best.probability
+        return _Language(best.code, best.probability, start)
 
     def _decode(self, window: _Window) -> tuple[list[Segment], int]:
         """Segments of one window and the frame where the next window starts."""
         fast = self._decode_short(window) if window.short_frames else None
         if fast is None:
             cross = self._network.encode(window.mel)
-            self._detect_language(cross)
-            result = self._decode_with_fallback(window, cross)
+            language = self._language(cross)
+            result = self._decode_with_fallback(window, cross, language)
         else:
-            cross, result = fast
+            cross, language, result = fast
         if self._is_silence(result):  # the stated rule for skipping a window: see _is_silence
             return [], window.seek + window.content_frames
         special = self._config.special
@@ -119,14 +174,14 @@ class Transcription:
         drafts = [s for s in split.segments if self._text(s)]
         next_seek = split.next_seek
         if self._options.word_timestamps and drafts:
-            self._time_words(drafts, cross, window)
+            self._time_words(drafts, cross, window, language.code)
             if not split.single_timestamp_ending:
                 last_end = drafts[-1].words[-1].end_s if drafts[-1].words else None
                 if last_end is not None and last_end > window.seek / FRAMES_PER_SECOND:
                     next_seek = max(window.seek + 1, round(last_end * FRAMES_PER_SECOND))
         drafts = [s for s in drafts if s.start_s != s.end_s]
         self._remember(drafts, result)
-        segments = [self._freeze(s, result) for s in drafts]
+        segments = [self._freeze(s, result, language) for s in drafts]
         return segments, next_seek
 
     def _remember(self, drafts: list[DraftSegment], result: WindowResult) -> None:
@@ -141,14 +196,16 @@ class Transcription:
         self._prompt.extend(t for d in drafts for t in d.tokens)
         del self._prompt[: -self._config.max_text_tokens + 1]
 
-    def _decode_short(self, window: _Window) -> tuple[CrossCache, WindowResult] | None:
+    def _decode_short(self, window: _Window
+                      ) -> tuple[CrossCache, _Language, WindowResult] | None:
         """The fast path: greedy decoding of the audio plus a short margin of silence. Its
         result, when it passes `_fluent`, or None: then the full window decides."""
         cross = self._network.encode(window.mel[:, : window.short_frames])
-        self._detect_language(cross)
-        result = decode_window(self._network, cross, self._config, self._request(window, 0.0),
-                               self._tokenizer, self._stop)
-        return (cross, result) if self._fluent(result) else None
+        language = self._language(cross)
+        result = decode_window(self._network, cross, self._config,
+                               self._request(window, 0.0, language), self._tokenizer,
+                               self._stop, language.start)
+        return (cross, language, result) if self._fluent(result) else None
 
     def _fluent(self, result: WindowResult) -> bool:
         """Whether a fast-path result may stand: speech (not judged silence), no temperature
@@ -157,14 +214,11 @@ class Transcription:
         return not (self._is_silence(result) or self._needs_fallback(result)
                     or has_repeated_words(self._tokenizer.decode(list(result.tokens))))
 
-    def _detect_language(self, cross: CrossCache) -> None:
-        if self.language is None:
-            self.language = detect_language(self._network, cross, self._config)
-
-    def _request(self, window: _Window, temperature: float) -> WindowRequest:
+    def _request(self, window: _Window, temperature: float,
+                 language: _Language) -> WindowRequest:
         options = self._options
         return WindowRequest(
-            sot_sequence=self._sot_sequence(),
+            sot_sequence=self._sot_sequence(language.code),
             content_frames=window.content_frames,
             without_timestamps=options.without_timestamps,
             max_initial_timestamp_s=options.max_initial_timestamp_s,
@@ -173,14 +227,15 @@ class Transcription:
             prompt=tuple(self._prompt),
         )
 
-    def _sot_sequence(self) -> tuple[int, ...]:
+    def _sot_sequence(self, language: str) -> tuple[int, ...]:
         special = self._config.special
         if not self._config.multilingual:
             return (special.sot,)
-        assert self.language is not None  # detected before decoding
-        return (special.sot, self._config.languages[self.language], special.transcribe)
+        task = special.translate if self._options.translate else special.transcribe
+        return (special.sot, self._config.languages[language], task)
 
-    def _decode_with_fallback(self, window: _Window, cross: CrossCache) -> WindowResult:
+    def _decode_with_fallback(self, window: _Window, cross: CrossCache,
+                              language: _Language) -> WindowResult:
         """Greedy first; then (with temperature_fallback) sample at rising temperatures while
         the text is a loop or improbable.
 
@@ -191,9 +246,9 @@ class Transcription:
         fallbacks = FALLBACK_TEMPERATURES if options.temperature_fallback else ()
         tries: list[WindowResult] = []
         for temperature in (0.0, *fallbacks):
-            request = self._request(window, temperature)
+            request = self._request(window, temperature, language)
             result = decode_window(self._network, cross, self._config, request, self._tokenizer,
-                                   self._stop)
+                                   self._stop, language.start)
             if not self._needs_fallback(result):
                 return result
             tries.append(result)
@@ -223,13 +278,16 @@ class Transcription:
     def _text(self, segment: DraftSegment) -> str:
         return self._tokenizer.decode(segment.tokens).strip()
 
-    def _time_words(self, drafts: list[DraftSegment], cross: CrossCache, window: _Window) -> None:
+    def _time_words(self, drafts: list[DraftSegment], cross: CrossCache, window: _Window,
+                    language: str) -> None:
         eot = self._config.special.eot
         text_tokens = [t for s in drafts for t in s.tokens if t < eot]
-        prefix = [*self._sot_sequence(), self._config.special.no_timestamps]
+        prefix = [*self._sot_sequence(language), self._config.special.no_timestamps]
+        # translated text is English: split it into words as English
+        words_language = "en" if self._options.translate else language
         alignment = find_alignment(
             self._network, cross, self._tokenizer, prefix, text_tokens,
-            window.content_frames, self.language or "en",
+            window.content_frames, words_language,
         )
         self._last_speech_s = add_word_timestamps(
             drafts, alignment, window.seek / FRAMES_PER_SECOND, eot, self._last_speech_s
@@ -248,7 +306,7 @@ class Transcription:
         text = [score for token, score in zip(draft.tokens, scores, strict=True) if token < eot]
         return sum(text) / len(text) if text else result.avg_logprob
 
-    def _freeze(self, draft: DraftSegment, result: WindowResult) -> Segment:
+    def _freeze(self, draft: DraftSegment, result: WindowResult, language: _Language) -> Segment:
         words = tuple(
             Word(w.word.strip(), round(w.start_s, 3), round(w.end_s, 3), w.probability)
             for w in draft.words
@@ -261,4 +319,6 @@ class Transcription:
             avg_logprob=self._segment_logprob(draft, result),
             no_speech_prob=result.no_speech_prob,
             words=words,
+            language=language.code,
+            language_probability=language.probability,
         )

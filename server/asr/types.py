@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voxserve.server.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from voxserve.server.asr.language_id import LanguageRanking
 
 
 @dataclass(frozen=True)
@@ -14,6 +18,11 @@ class TranscribeOptions:
 
     # None: the model's default (.en) or detected (multilingual); "en-US" is read as "en"
     language: str | None = None
+    # With `language` None: the languages detection may choose from (BCP-47, read by primary
+    # subtag); empty: all the model knows.
+    language_codes: tuple[str, ...] = ()
+    # Whisper's translate task: English text whatever the spoken language (multilingual models).
+    translate: bool = False
     word_timestamps: bool = False
     without_timestamps: bool = False  # fast path for interim results: no timestamp tokens
     # Re-decode at rising temperatures when the greedy text is a loop or improbable (whisper's
@@ -31,6 +40,12 @@ class TranscribeOptions:
     def __post_init__(self) -> None:
         if self.language is not None and not self.language.strip():
             raise InvalidArgument("language must be a language code or None")
+        if self.language is not None and self.language_codes:
+            raise InvalidArgument(
+                "language_code and language_codes exclude each other: set language_code to "
+                "force one language, or language_codes to detect among candidates",
+                field="config.language_codes",
+            )
         if not (0.0 <= self.max_initial_timestamp_s <= 30.0):
             raise InvalidArgument("max_initial_timestamp_s must lie in [0, 30]")
         if not (0.0 <= self.no_speech_threshold <= 1.0):
@@ -62,6 +77,8 @@ class Segment:
     avg_logprob: float  # mean log probability of this segment's own text tokens
     no_speech_prob: float  # of the window the segment was decoded in
     words: tuple[Word, ...] = ()
+    language: str = ""  # of the window holding the segment (detected per window)
+    language_probability: float = 1.0  # 1.0 where the language was set, not detected
 
     @property
     def confidence(self) -> float:
@@ -74,8 +91,11 @@ class Transcript:
     """Everything recognised in one audio buffer."""
 
     segments: tuple[Segment, ...]
-    language: str
+    language: str  # the first window's: forced, the model's only language, or detected
     duration_s: float
+    # The detector's probability of `language` among the candidates; 1.0 where it was not
+    # detected (forced or the model's only language); 0.0 when no window held sound.
+    language_probability: float = 1.0
 
     @property
     def text(self) -> str:
@@ -94,6 +114,16 @@ def confidence(avg_logprobs: list[float]) -> float:
     if not avg_logprobs:
         return 0.0
     return min(1.0, max(0.0, math.exp(sum(avg_logprobs) / len(avg_logprobs))))
+
+
+@dataclass(frozen=True)
+class LanguageIdentification:
+    """The spoken language of a recording, ranked on its first window with sound."""
+
+    ranking: LanguageRanking | None  # None: the audio holds no sound
+    start_s: float  # the stretch of audio classified: [start_s, end_s)
+    end_s: float
+    duration_s: float  # of the whole recording
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,16 @@ import numpy as np
 
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import SAMPLE_RATE_HZ
+from voxserve.server.asr.language_id import candidate_codes
 from voxserve.server.asr.network import WhisperNetwork
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.asr.transcription import SILENCE_RMS, Transcription, rms
-from voxserve.server.asr.types import RecognizerInfo, TranscribeOptions, Transcript
+from voxserve.server.asr.types import (
+    LanguageIdentification,
+    RecognizerInfo,
+    TranscribeOptions,
+    Transcript,
+)
 from voxserve.server.errors import InvalidArgument, InvalidAudio, ModelLoadError
 from voxserve.server.language import primary_subtag
 from voxserve.server.runtime import RuntimeOptions
@@ -67,18 +73,45 @@ class WhisperRecognizer:
         Cancelled between windows and tokens once `stop` is set."""
         _check_audio(audio)
         language = self._requested_language(options)
+        candidates = self._candidates(options)
         duration_s = len(audio) / SAMPLE_RATE_HZ
         if len(audio) == 0 or rms(audio) < SILENCE_RMS:
-            return Transcript((), language or "", duration_s)
+            return Transcript((), language or "", duration_s, 1.0 if language else 0.0)
         run = Transcription(self._config, self._network, self._tokenizer, options, language,
-                            stop)
+                            candidates, stop)
         segments = run.transcribe(audio)
-        return Transcript(tuple(segments), run.language or "", duration_s)
+        return Transcript(tuple(segments), run.language or "", duration_s,
+                          run.language_probability)
+
+    def identify_language(self, audio: np.ndarray,
+                          language_codes: tuple[str, ...] = ()) -> LanguageIdentification:
+        """Rank the spoken language of `audio`'s first 30 s window with sound among
+        `language_codes` (all the model knows when empty), as transcribe() detects it."""
+        _check_audio(audio)
+        if not self._config.multilingual:
+            raise InvalidArgument(f"model {self._config.name} is English-only and cannot "
+                                  "identify languages; use a multilingual model",
+                                  field="config.model")
+        candidates = candidate_codes(self._config, language_codes)
+        duration_s = len(audio) / SAMPLE_RATE_HZ
+        if len(audio) == 0 or rms(audio) < SILENCE_RMS:
+            return LanguageIdentification(None, 0.0, 0.0, duration_s)
+        run = Transcription(self._config, self._network, self._tokenizer, TranscribeOptions(),
+                            None, candidates)
+        found = run.identify_language(audio)
+        if found is None:
+            return LanguageIdentification(None, 0.0, 0.0, duration_s)
+        ranking, start_s, end_s = found
+        return LanguageIdentification(ranking, start_s, end_s, duration_s)
 
     def _requested_language(self, options: TranscribeOptions) -> str | None:
         """The language to decode in, or None to detect it (multilingual models only)."""
-        code = _primary_language(options.language)
+        code = None if options.language is None else primary_subtag(options.language)
         if not self._config.multilingual:
+            if options.translate:
+                raise InvalidArgument(f"model {self._config.name} is English-only and cannot "
+                                      "translate; use a multilingual model",
+                                      field="config.translate_to_english")
             if code is not None and code not in self._config.language_codes:
                 raise InvalidArgument(
                     f"model {self._config.name} recognises only "
@@ -91,6 +124,20 @@ class WhisperRecognizer:
                 f"it knows {', '.join(sorted(self._config.languages))}"
             )
         return code
+
+    def _candidates(self, options: TranscribeOptions) -> tuple[str, ...]:
+        """The languages detection may choose from; English-only models check theirs."""
+        if self._config.multilingual:
+            return candidate_codes(self._config, options.language_codes)
+        codes = {primary_subtag(tag, "config.language_codes") for tag in options.language_codes}
+        if codes - set(self._config.language_codes):
+            raise InvalidArgument(
+                f"model {self._config.name} recognises only "
+                f"{', '.join(self._config.language_codes)}; language_codes lists "
+                f"{', '.join(sorted(codes - set(self._config.language_codes)))}",
+                field="config.language_codes",
+            )
+        return ()
 
 
 @dataclass(frozen=True)
@@ -124,13 +171,6 @@ def graph_files(manifest: dict[str, Any]) -> GraphFiles:
         return GraphFiles(graphs["encoder"], graphs["decoder"], chosen.tokenizer, variant)
     except (KeyError, TypeError) as exc:
         raise ModelLoadError(f"model {name}: variant {variant!r} lacks {exc}") from exc
-
-
-def _primary_language(code: str | None) -> str | None:
-    """"en-US", "EN" or "en_us" -> "en": Whisper knows languages, not regions."""
-    if code is None:
-        return None
-    return primary_subtag(code)
 
 
 def _check_audio(audio: np.ndarray) -> None:

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import numpy as np
@@ -45,7 +45,7 @@ from voxserve.server.streaming.session import (
 )
 from voxserve.server.streaming.settings import Detector
 from voxserve.server.streaming.vad import SileroModel
-from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
+from voxserve.v1 import audio_pb2, classifier_pb2, recognizer_pb2, recognizer_pb2_grpc
 
 ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_UNSPECIFIED: "unspecified",
@@ -62,6 +62,10 @@ SPEECH_EVENTS = {
     SpeechEnded: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED,
     EndOfSingleUtterance: recognizer_pb2.SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE,
 }
+# Configs that say how to read a recording (encoding, sample_rate_hz, audio_channel_count).
+AudioConfig: TypeAlias = (
+    recognizer_pb2.RecognitionConfig | classifier_pb2.LanguageClassificationConfig
+)
 # Trailers of a stream handed over at drain: where its client resumes (docs/clients.md).
 RESUME_OFFSET_KEY = "x-voxserve-resume-offset-ms"
 RESUME_UTTERANCE_KEY = "x-voxserve-resume-utterance-index"
@@ -85,7 +89,7 @@ def ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def sample_rate_hz(config: recognizer_pb2.RecognitionConfig) -> int:
+def sample_rate_hz(config: AudioConfig) -> int:
     """The declared rate; 0 (unset) lets a file's header say. A set value must be a rate."""
     if not config.HasField("sample_rate_hz"):
         return 0
@@ -96,7 +100,7 @@ def sample_rate_hz(config: recognizer_pb2.RecognitionConfig) -> int:
     return config.sample_rate_hz
 
 
-def channel_count(config: recognizer_pb2.RecognitionConfig) -> int:
+def channel_count(config: AudioConfig) -> int:
     """The declared channel count; 0 (unset) means 1 for raw audio, the header's for files."""
     if not config.HasField("audio_channel_count"):
         return 0
@@ -107,11 +111,22 @@ def channel_count(config: recognizer_pb2.RecognitionConfig) -> int:
     return config.audio_channel_count
 
 
+def requested_languages(config: recognizer_pb2.RecognitionConfig) -> tuple[str, ...]:
+    """The languages a request names (its language, else its candidates): they choose the
+    recognizer when the request names no model."""
+    if config.language_code.strip():
+        return (config.language_code,)
+    return tuple(config.language_codes)
+
+
 def transcribe_options(config: recognizer_pb2.RecognitionConfig) -> TranscribeOptions:
     return TranscribeOptions(
         language=(primary_subtag(config.language_code, "config.language_code")
                   if config.language_code.strip() else None),
         word_timestamps=config.enable_word_time_offsets,
+        language_codes=tuple(primary_subtag(tag, "config.language_codes")
+                             for tag in config.language_codes),
+        translate=config.translate_to_english,
     )
 
 
@@ -134,6 +149,8 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
             end_offset_ms=ms(segment.end_s),
             confidence=segment.confidence,
             words=words_pb(segment.words),
+            language_code=segment.language,
+            language_probability=segment.language_probability,
         )
         for segment in transcript.segments
         if segment.text.strip()
@@ -144,6 +161,7 @@ def recognize_response(transcript: Transcript, model: str) -> recognizer_pb2.Rec
         audio_duration_ms=ms(transcript.duration_s),
         language_code=transcript.language,
         model=model,
+        language_probability=transcript.language_probability,
     )
 
 
@@ -280,6 +298,7 @@ def streaming_result(result: StreamResult, resume: ResumePoint = ResumePoint()
         confidence=result.confidence,
         words=[_shifted(word, resume.offset_ms) for word in words_pb(result.words)],
         language_code=result.language,
+        language_probability=result.language_probability,
     )
 
 
@@ -312,7 +331,7 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
                 f" {self._config.max_audio_bytes}"
                 " bytes (--max-audio-bytes); stream longer recordings with StreamingRecognize"
             )
-        recognizer = self._state.repository.recognizer(config.model)
+        recognizer = self._state.repository.recognizer(config.model, requested_languages(config))
         options = transcribe_options(config)
         with self._admission.slot():
             audio = await self._pool.run(
@@ -355,7 +374,8 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
     ) -> StreamSession:
         """Check the config (every refusal comes before any result) and start the session."""
         options = stream_options(streaming, self._config)
-        recognizer: Recognizer = self._state.repository.recognizer(streaming.config.model)
+        recognizer: Recognizer = self._state.repository.recognizer(
+            streaming.config.model, requested_languages(streaming.config))
         await self._pool.run(recognizer.transcribe, NO_AUDIO, options.transcribe)
         silero = None
         if options.endpointing.detector is Detector.SILERO:

@@ -1,4 +1,5 @@
-"""SynthesizerServicer: Synthesize and StreamingSynthesize, translated to the voice engines."""
+"""SynthesizerServicer: Synthesize, StreamingSynthesize and StreamingSynthesizeText, translated
+to the voice engines (the text stream's state lives in text_stream.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from voxserve.server.engines import Voice
 from voxserve.server.errors import InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
 from voxserve.server.servicers.status_mapping import rpc
+from voxserve.server.servicers.text_stream import Output, TextStream, first_config
 from voxserve.server.state import ServerState
 from voxserve.server.tts.types import SentenceAudio, SynthesisOptions
 from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
@@ -93,6 +95,7 @@ def synthesis_options(config: synthesizer_pb2.SynthesisConfig, default_length_sc
         noise_scale=config.noise_scale if config.HasField("noise_scale") else None,
         noise_w=config.noise_w if config.HasField("noise_w") else None,
         sentence_silence_s=silence_ms / 1000.0,
+        seed=config.seed if config.HasField("seed") else None,
     )
 
 
@@ -167,6 +170,26 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
                     text=spoken.text.strip(),
                 )
                 offset_samples += samples.size
+
+    @rpc
+    async def StreamingSynthesizeText(
+        self, requests: AsyncIterator[synthesizer_pb2.StreamingSynthesizeTextRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[synthesizer_pb2.StreamingSynthesizeTextResponse]:
+        config = await first_config(requests, self._config.first_message_timeout_s)
+        voice, encoding, rate_hz, options = self._prepare(config, streaming=True)
+        if not voice.streams:
+            raise InvalidArgument(
+                f"voice {voice.info.name!r} was imported without its streaming graphs "
+                "(encoder.onnx, decoder.onnx): import it again with `voxserve export piper-voice`",
+                field="config.voice",
+            )
+        output = Output(encoding, WIRE_FORMATS[encoding][0], rate_hz, voice.info.language_codes[0])
+        with self._admission.slot():
+            stream = TextStream(voice, options, output, self._pool,
+                                self._config.max_streaming_text_bytes)
+            async for response in stream.responses(requests):
+                yield response
 
     async def _rendered(self, voice: Voice, text: str, options: SynthesisOptions,
                         rate_hz: int) -> AsyncIterator[tuple[SentenceAudio, np.ndarray]]:

@@ -97,6 +97,7 @@ class StreamResult:
     words: tuple[Word, ...]
     confidence: float
     language: str
+    language_probability: float = 1.0  # the detector's; 1.0 where the language was set
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.stability <= 1.0 or not 0.0 <= self.confidence <= 1.0:
@@ -208,6 +209,7 @@ class StreamSession:
             words=_shifted_words(transcript, request.start_s) if timed else (),
             confidence=confidence,
             language=transcript.language,
+            language_probability=transcript.language_probability,
         )
 
     def _actions(self, events: list[SpeechStarted | SpeechEnded]) -> list[Action]:

@@ -31,8 +31,15 @@ class PhonemeIdMap:
 
     def ids(self, phonemes: Sequence[str]) -> list[int]:
         """BOS, PAD, then each known phoneme followed by PAD, then EOS; unknown ones skipped."""
+        return self.ids_with_positions(phonemes)[0]
+
+    def ids_with_positions(self, phonemes: Sequence[str]) -> tuple[list[int], list[int]]:
+        """ids() and, for each phoneme, the index of its first id (or of the id after it, when
+        it was skipped), so that durations per id map back to phonemes (word timings)."""
         ids = [*self._map[BOS], *self._map[PAD]]
-        for phoneme in self._merge_clusters(phonemes):
+        positions: list[int] = []
+        for size, phoneme in self._merge_clusters_sized(phonemes):
+            positions.extend([len(ids)] * size)
             known = self._map.get(phoneme)
             if known is None:
                 _LOGGER.debug("phoneme %r is not in the voice's map; skipped", phoneme)
@@ -40,7 +47,7 @@ class PhonemeIdMap:
             ids.extend(known)
             ids.extend(self._map[PAD])
         ids.extend(self._map[EOS])
-        return ids
+        return ids, positions
 
     def speakable(self, phonemes: Sequence[str]) -> bool:
         """True when some known phoneme is a sound (a letter or mark), not only punctuation."""
@@ -49,21 +56,22 @@ class PhonemeIdMap:
             for phoneme in phonemes
         )
 
-    def _merge_clusters(self, phonemes: Sequence[str]) -> list[str]:
-        """Join runs listed in vowel_clusters into one phoneme, longest first."""
+    def _merge_clusters_sized(self, phonemes: Sequence[str]) -> list[tuple[int, str]]:
+        """Join runs listed in vowel_clusters into one phoneme, longest first; each with the
+        number of input phonemes it stands for."""
         if not self._clusters:
-            return list(phonemes)
+            return [(1, phoneme) for phoneme in phonemes]
         longest = max(len(cluster) for cluster in self._clusters)
-        out: list[str] = []
+        out: list[tuple[int, str]] = []
         i = 0
         while i < len(phonemes):
             for size in range(min(longest, len(phonemes) - i), 1, -1):
                 candidate = tuple(phonemes[i : i + size])
                 if candidate in self._clusters:
-                    out.append("".join(candidate))
+                    out.append((size, "".join(candidate)))
                     i += size
                     break
             else:
-                out.append(phonemes[i])
+                out.append((1, phonemes[i]))
                 i += 1
         return out

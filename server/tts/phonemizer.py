@@ -40,6 +40,10 @@ class Phonemizer:
         self._reader = ClauseReader(espeak(), espeak_voice)
         self._long_sentence_chars = long_sentence_chars
 
+    def clauses(self, text: str) -> list[Clause]:
+        """espeak's clauses of `text`, which must already be normalize_text()'s output."""
+        return self._reader.clauses(text)
+
     def sentences(self, text: str) -> list[PhonemizedSentence]:
         """The sentences of `text` with their phonemes; empty ones (only spaces) are dropped."""
         text = normalize_text(text)

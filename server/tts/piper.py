@@ -3,6 +3,10 @@
 One PiperVoice per voice folder, shared by all requests: it holds no per-request state, its ONNX
 Runtime session is thread-safe, and espeak-ng sits behind its own lock. Synthesis follows
 piper-tts (voice.py): one model run per sentence, audio peak-normalised per sentence.
+
+A voice imported with its split graphs (encoder.onnx + decoder.onnx, export/piper_split.py) runs
+them instead of model.onnx: the noise then comes from a generator that `seed` fixes, and streamed
+units (plan_unit / render_window) decode in windows and know their word timings.
 """
 
 from __future__ import annotations
@@ -21,13 +25,27 @@ from voxserve.server.runtime import (
     create_session,
     release_freed_memory,
 )
+from voxserve.server.tts.clauses import Clause
 from voxserve.server.tts.phoneme_ids import PhonemeIdMap
-from voxserve.server.tts.phonemizer import PhonemizedSentence, Phonemizer
-from voxserve.server.tts.types import SentenceAudio, SynthesisOptions, VoiceInfo
+from voxserve.server.tts.phonemizer import PhonemizedSentence, Phonemizer, clause_phonemes
+from voxserve.server.tts.text import normalize_text
+from voxserve.server.tts.types import (
+    SentenceAudio,
+    SynthesisOptions,
+    UnitPlan,
+    VoiceInfo,
+    WordSpan,
+)
+from voxserve.server.tts.units import TextUnit
+from voxserve.server.tts.vits import Latent, SplitVits, windows
 from voxserve.server.tts.voice_config import VoiceConfig
+from voxserve.server.tts.words import ClauseText, word_frames
 
 _INPUTS = ("input", "input_lengths", "scales")  # Piper's ONNX export; "sid" when multi-speaker
 _SILENT_PEAK = 1e-8  # piper-tts: below this a sentence is silence, not scaled up
+# A windowed unit cannot be peak-normalised before its end is made: it takes the gain that
+# normalises this sentence (seed 0), measured when the voice loads.
+_CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away."
 # The least speech one model input id (a phoneme or the pad after it) has come out as, at the
 # voice's own pace: en_US-joe-medium gave 22-41 ms per id over 8 sentences of 4-109 characters
 # (plain prose, numbers, letters spelled out). 18 ms keeps a margin, so a text refused for its
@@ -40,14 +58,16 @@ class PiperVoice:
 
     def __init__(
         self, config: VoiceConfig, session: ort.InferenceSession, phonemizer: Phonemizer,
-        trim_memory: bool = True,
+        trim_memory: bool = True, split: SplitVits | None = None,
     ) -> None:
         self._trim_memory = trim_memory  # no arena: hand freed memory back after each run
         self._config = config
         self._session = session
         self._phonemizer = phonemizer
+        self._split = split
         self._ids = PhonemeIdMap(config.phoneme_id_map, config.vowel_clusters)
         self._has_sid = any(i.name == "sid" for i in session.get_inputs())
+        self._hop, self._stream_gain = self._calibrate() if split else (0, 1.0)
         self.info = VoiceInfo(
             name=config.name,
             language_codes=config.language_codes,
@@ -59,18 +79,36 @@ class PiperVoice:
 
     @classmethod
     def load(cls, folder: Path, manifest: Mapping[str, Any], runtime: RuntimeOptions) -> PiperVoice:
-        """Open a voice folder (manifest.json + model.onnx); ModelLoadError when unusable."""
+        """Open a voice folder (manifest.json + model.onnx, or its split graphs when listed);
+        ModelLoadError when unusable."""
         config = VoiceConfig.from_manifest(folder, manifest)
         phonemizer = Phonemizer(config.espeak_voice)
-        try:
-            session = create_session(config.model_path, runtime,
-                                     memory_arena=runtime.voice_memory_arena)
-        except Exception as error:  # ORT raises its own untyped errors for corrupt files
-            raise ModelLoadError(
-                f"voice {config.name!r}: cannot load {config.model_path.name}: {error}"
-            ) from error
+        files = manifest.get("files", {})
+        arena = runtime.voice_memory_arena
+        if files.get("encoder") and files.get("decoder"):
+            # Not spinning: the two alternate on every unit, and each pool spinning while the
+            # other works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads,
+            # busy 2-core machine; model.onnx with spinning: 0.082).
+            encoder = _open(config, folder / str(files["encoder"]), runtime, spinning=False)
+            decoder = _open(config, folder / str(files["decoder"]), runtime, spinning=False)
+            missing = SplitVits.missing_inputs(encoder, decoder)
+            if missing:
+                raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
+            _check_inputs(config, encoder)
+            return cls(config, encoder, phonemizer, trim_memory=not arena,
+                       split=SplitVits(encoder, decoder))
+        session = _open(config, config.model_path, runtime)
         _check_inputs(config, session)
         return cls(config, session, phonemizer, trim_memory=not runtime.voice_memory_arena)
+
+    @property
+    def streams(self) -> bool:
+        """Whether this voice has split graphs: windowed units, word timings, seeds."""
+        return self._split is not None
+
+    def clauses(self, text: str) -> list[Clause]:
+        """espeak's clauses of normalised text (for the stream's UnitCutter)."""
+        return self._phonemizer.clauses(text)
 
     @property
     def default_length_scale(self) -> float:
@@ -126,24 +164,94 @@ class PiperVoice:
     def _audio(self, phonemes: tuple[str, ...], options: SynthesisOptions) -> np.ndarray:
         """One sentence through the model, peak-normalised like piper-tts."""
         ids = self._ids.ids(phonemes)
+        if self._split is not None:
+            latent = self._encode(ids, options)
+            return _normalise(self._decode(latent, 0, latent.frames))
+        if options.seed is not None:
+            raise InvalidArgument(
+                f"voice {self._config.name!r} has no split graphs, so it cannot take a seed "
+                "(import it again with `voxserve export piper-voice`)", field="config.seed"
+            )
         feeds = {
             "input": np.array([ids], dtype=np.int64),
             "input_lengths": np.array([len(ids)], dtype=np.int64),
             "scales": np.array(self._scales(options), dtype=np.float32),
         }
         if self._has_sid:
-            speaker = options.speaker_id
-            sid = self._config.default_speaker_id if speaker is None else speaker
-            feeds["sid"] = np.array([sid], dtype=np.int64)
+            feeds["sid"] = np.array([self._speaker(options)], dtype=np.int64)
         try:
-            audio = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32).reshape(-1)
+            audio = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
         finally:
-            if self._trim_memory:
-                release_freed_memory()
-        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        if peak < _SILENT_PEAK:
-            return np.zeros_like(audio)
-        return np.clip(audio / peak, -1.0, 1.0)
+            self._release()
+        return _normalise(audio)
+
+    def _release(self) -> None:
+        """Without ORT's arena, hand the run's freed memory back to the system."""
+        if self._trim_memory:
+            release_freed_memory()
+
+    def _encode(self, ids: list[int], options: SynthesisOptions) -> Latent:
+        """The encoder run, its noise drawn from the seed and the ids (identical requests give
+        identical audio, whatever else the stream holds) or, unseeded, from fresh entropy."""
+        assert self._split is not None
+        rng = np.random.default_rng(None if options.seed is None else [options.seed, *ids])
+        speaker = self._speaker(options) if self._has_sid else None
+        return self._split.encode(ids, self._scales(options), speaker, rng)
+
+    def _decode(self, latent: Latent, start: int, end: int) -> np.ndarray:
+        assert self._split is not None
+        try:
+            return self._split.decode(latent, start, end)
+        finally:
+            self._release()
+
+    def _speaker(self, options: SynthesisOptions) -> int:
+        speaker = options.speaker_id
+        return self._config.default_speaker_id if speaker is None else speaker
+
+    def plan_unit(self, unit: TextUnit, options: SynthesisOptions) -> UnitPlan | None:
+        """A streamed unit through the encoder: its windows, gain and word timings; None when
+        it holds nothing to speak. A first unit decodes in growing windows (first audio after a
+        fraction of the unit's cost), the others in one run normalised like a sentence."""
+        assert self._split is not None, "plan_unit needs a voice with split graphs"
+        self._check_options(options)
+        text = normalize_text(unit.text)
+        clauses = [c for c in self._phonemizer.clauses(text) if c.phonemes.strip()]
+        per_clause = [clause_phonemes(c) for c in clauses]
+        phonemes = [p for part in per_clause for p in part]
+        if not self._ids.speakable(phonemes):
+            return None
+        ids, positions = self._ids.ids_with_positions(phonemes)
+        latent = self._encode(ids, options)
+        texts = [ClauseText(text[c.start : c.end], len(part))
+                 for c, part in zip(clauses, per_clause, strict=True)]
+        words = tuple(
+            WordSpan(w.word, w.start_frame * self._hop, w.end_frame * self._hop)
+            for w in word_frames(texts, phonemes, positions, latent.durations)
+        )
+        silence = self._silence(options).size if unit.ends_sentence else 0
+        spans = windows(latent.frames, unit.first)
+        return UnitPlan(unit=unit, latent=latent, windows=spans, words=words,
+                        gain=self._stream_gain if len(spans) > 1 else None,
+                        silence_samples=silence, hop=self._hop)
+
+    def render_window(self, plan: UnitPlan, index: int) -> np.ndarray:
+        """Window `index` of a planned unit as float32 in [-1, 1]; the last one ends with the
+        unit's silence."""
+        start, end = plan.windows[index]
+        audio = self._decode(plan.latent, start, end)
+        audio = _normalise(audio) if plan.gain is None else np.clip(audio * plan.gain, -1, 1)
+        if index == len(plan.windows) - 1 and plan.silence_samples:
+            audio = np.concatenate([audio, np.zeros(plan.silence_samples, dtype=np.float32)])
+        return audio.astype(np.float32, copy=False)
+
+    def _calibrate(self) -> tuple[int, float]:
+        """Samples per frame, and the gain that peak-normalises the calibration sentence."""
+        phonemes = self._phonemizer.sentences(_CALIBRATION_TEXT)[0].phonemes
+        latent = self._encode(self._ids.ids(phonemes), SynthesisOptions(seed=0))
+        audio = self._decode(latent, 0, latent.frames)
+        peak = float(np.max(np.abs(audio)))
+        return audio.size // latent.frames, 1.0 / peak if peak > _SILENT_PEAK else 1.0
 
     def _scales(self, options: SynthesisOptions) -> tuple[float, float, float]:
         """(noise_scale, length_scale, noise_w), the order of Piper's `scales` input."""
@@ -157,6 +265,24 @@ class PiperVoice:
     def _silence(self, options: SynthesisOptions) -> np.ndarray:
         samples = round(options.sentence_silence_s * self._config.sample_rate_hz)
         return np.zeros(samples, dtype=np.float32)
+
+
+def _normalise(audio: np.ndarray) -> np.ndarray:
+    """Peak-normalised to 1 like piper-tts; a silent run stays silent."""
+    audio = audio.reshape(-1)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < _SILENT_PEAK:
+        return np.zeros_like(audio)
+    return np.clip(audio / peak, -1.0, 1.0)
+
+
+def _open(config: VoiceConfig, path: Path, runtime: RuntimeOptions, spinning: bool = True
+          ) -> ort.InferenceSession:
+    try:
+        return create_session(path, runtime, memory_arena=runtime.voice_memory_arena,
+                              spinning=spinning)
+    except Exception as error:  # ORT raises its own untyped errors for corrupt files
+        raise ModelLoadError(f"voice {config.name!r}: cannot load {path.name}: {error}") from error
 
 
 def _check_inputs(config: VoiceConfig, session: ort.InferenceSession) -> None:

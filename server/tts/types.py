@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from voxserve.server.errors import InvalidArgument
+from voxserve.server.tts.units import TextUnit
+from voxserve.server.tts.vits import Latent
 
 # Bounds that keep a request's cost sane; the servicer's own limits (speaking rate 0.25-4,
 # sentence silence 0-5000 ms) fall inside them.
@@ -26,6 +28,7 @@ class SynthesisOptions:
     noise_scale: float | None = None
     noise_w: float | None = None
     sentence_silence_s: float = 0.2
+    seed: int | None = None  # fixes the VITS noise (split graphs only); None: fresh each time
 
     def __post_init__(self) -> None:
         if self.speaker_id is not None and self.speaker_id < 0:
@@ -52,6 +55,34 @@ class SentenceAudio:
     index: int
     text: str
     audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    """A written word and the samples [start, end) it is spoken in, from its unit's start."""
+
+    word: str
+    start_sample: int
+    end_sample: int
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """A streamed unit after the encoder: what render_window() decodes, window by window."""
+
+    unit: TextUnit
+    latent: Latent
+    windows: tuple[tuple[int, int], ...]  # [start, end) frames, covering the unit
+    words: tuple[WordSpan, ...]
+    gain: float | None  # fixed gain of a windowed unit; None: normalised by its own peak
+    silence_samples: int  # appended to the last window (sentence silence)
+    hop: int  # samples per frame
+
+    def window_samples(self, index: int) -> tuple[int, int]:
+        """Samples [start, end) of window `index` from the unit's start, silence included."""
+        start, end = self.windows[index]
+        last = index == len(self.windows) - 1
+        return start * self.hop, end * self.hop + (self.silence_samples if last else 0)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voxserve.v1 import audio_pb2 as voxserve_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoxserve/v1/recognizer.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\xf3\x01\n\x11RecognitionConfig\x12,\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x1b\n\x0esample_rate_hz\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12 \n\x13\x61udio_channel_count\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05model\x18\x04 \x01(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12 \n\x18\x65nable_word_time_offsets\x18\x06 \x01(\x08\x42\x11\n\x0f_sample_rate_hzB\x16\n\x14_audio_channel_count\"Y\n\x10RecognizeRequest\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1e.voxserve.v1.RecognitionConfig\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\"\x9f\x01\n\x11RecognizeResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.voxserve.v1.SpeechRecognitionResult\x12\x12\n\ntranscript\x18\x02 \x01(\t\x12\x19\n\x11\x61udio_duration_ms\x18\x03 \x01(\x03\x12\x15\n\rlanguage_code\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\"\x97\x01\n\x17SpeechRecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x17\n\x0fstart_offset_ms\x18\x02 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x03 \x01(\x03\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12$\n\x05words\x18\x05 \x03(\x0b\x32\x15.voxserve.v1.WordInfo\"\\\n\x08WordInfo\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\x17\n\x0fstart_offset_ms\x18\x02 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x03 \x01(\x03\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"\xc1\x02\n\x11\x45ndpointingConfig\x12\x34\n\x08\x64\x65tector\x18\x01 \x01(\x0e\x32\".voxserve.v1.VoiceActivityDetector\x12\x1f\n\x12vad_aggressiveness\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1b\n\x0emin_silence_ms\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x1a\n\rspeech_pad_ms\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x1d\n\x10max_utterance_ms\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x1a\n\rmin_speech_ms\x18\x06 \x01(\x05H\x04\x88\x01\x01\x42\x15\n\x13_vad_aggressivenessB\x11\n\x0f_min_silence_msB\x10\n\x0e_speech_pad_msB\x13\n\x11_max_utterance_msB\x10\n\x0e_min_speech_ms\"\xe2\x02\n\x1aStreamingRecognitionConfig\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1e.voxserve.v1.RecognitionConfig\x12\x17\n\x0finterim_results\x18\x02 \x01(\x08\x12\x18\n\x10single_utterance\x18\x03 \x01(\x08\x12\x33\n\x0b\x65ndpointing\x18\x04 \x01(\x0b\x32\x1e.voxserve.v1.EndpointingConfig\x12 \n\x13interim_interval_ms\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10resume_offset_ms\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12#\n\x16resume_utterance_index\x18\x07 \x01(\rH\x02\x88\x01\x01\x42\x16\n\x14_interim_interval_msB\x13\n\x11_resume_offset_msB\x19\n\x17_resume_utterance_index\"\x8e\x01\n\x19StreamingRecognizeRequest\x12\x43\n\x10streaming_config\x18\x01 \x01(\x0b\x32\'.voxserve.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"e\n\x0bSpeechEvent\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.voxserve.v1.SpeechEventType\x12\x11\n\toffset_ms\x18\x02 \x01(\x03\x12\x17\n\x0futterance_index\x18\x03 \x01(\r\"\xef\x01\n\x1aStreamingRecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x17\n\x0futterance_index\x18\x04 \x01(\r\x12\x17\n\x0fstart_offset_ms\x18\x05 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x06 \x01(\x03\x12\x12\n\nconfidence\x18\x07 \x01(\x02\x12$\n\x05words\x18\x08 \x03(\x0b\x32\x15.voxserve.v1.WordInfo\x12\x15\n\rlanguage_code\x18\t \x01(\t\"\x9f\x01\n\x1aStreamingRecognizeResponse\x12\x39\n\x06result\x18\x01 \x01(\x0b\x32\'.voxserve.v1.StreamingRecognitionResultH\x00\x12\x30\n\x0cspeech_event\x18\x02 \x01(\x0b\x32\x18.voxserve.v1.SpeechEventH\x00\x42\x14\n\x12streaming_response*\x88\x01\n\x15VoiceActivityDetector\x12\'\n#VOICE_ACTIVITY_DETECTOR_UNSPECIFIED\x10\x00\x12\"\n\x1eVOICE_ACTIVITY_DETECTOR_WEBRTC\x10\x01\x12\"\n\x1eVOICE_ACTIVITY_DETECTOR_SILERO\x10\x02*\xad\x01\n\x0fSpeechEventType\x12!\n\x1dSPEECH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12-\n)SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE\x10\x01\x12$\n SPEECH_EVENT_TYPE_SPEECH_STARTED\x10\x02\x12\"\n\x1eSPEECH_EVENT_TYPE_SPEECH_ENDED\x10\x03\x32\xc3\x01\n\nRecognizer\x12J\n\tRecognize\x12\x1d.voxserve.v1.RecognizeRequest\x1a\x1e.voxserve.v1.RecognizeResponse\x12i\n\x12StreamingRecognize\x12&.voxserve.v1.StreamingRecognizeRequest\x1a\'.voxserve.v1.StreamingRecognizeResponse(\x01\x30\x01\x42n\n\x0f\x64\x65v.voxserve.v1B\x0fRecognizerProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoxserve/v1/recognizer.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\xa9\x02\n\x11RecognitionConfig\x12,\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x1b\n\x0esample_rate_hz\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12 \n\x13\x61udio_channel_count\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05model\x18\x04 \x01(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12 \n\x18\x65nable_word_time_offsets\x18\x06 \x01(\x08\x12\x16\n\x0elanguage_codes\x18\x07 \x03(\t\x12\x1c\n\x14translate_to_english\x18\x08 \x01(\x08\x42\x11\n\x0f_sample_rate_hzB\x16\n\x14_audio_channel_count\"Y\n\x10RecognizeRequest\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1e.voxserve.v1.RecognitionConfig\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\"\xbd\x01\n\x11RecognizeResponse\x12\x35\n\x07results\x18\x01 \x03(\x0b\x32$.voxserve.v1.SpeechRecognitionResult\x12\x12\n\ntranscript\x18\x02 \x01(\t\x12\x19\n\x11\x61udio_duration_ms\x18\x03 \x01(\x03\x12\x15\n\rlanguage_code\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x1c\n\x14language_probability\x18\x06 \x01(\x02\"\xcc\x01\n\x17SpeechRecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x17\n\x0fstart_offset_ms\x18\x02 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x03 \x01(\x03\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12$\n\x05words\x18\x05 \x03(\x0b\x32\x15.voxserve.v1.WordInfo\x12\x15\n\rlanguage_code\x18\x06 \x01(\t\x12\x1c\n\x14language_probability\x18\x07 \x01(\x02\"\\\n\x08WordInfo\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\x17\n\x0fstart_offset_ms\x18\x02 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x03 \x01(\x03\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"\xc1\x02\n\x11\x45ndpointingConfig\x12\x34\n\x08\x64\x65tector\x18\x01 \x01(\x0e\x32\".voxserve.v1.VoiceActivityDetector\x12\x1f\n\x12vad_aggressiveness\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1b\n\x0emin_silence_ms\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x1a\n\rspeech_pad_ms\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x1d\n\x10max_utterance_ms\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x1a\n\rmin_speech_ms\x18\x06 \x01(\x05H\x04\x88\x01\x01\x42\x15\n\x13_vad_aggressivenessB\x11\n\x0f_min_silence_msB\x10\n\x0e_speech_pad_msB\x13\n\x11_max_utterance_msB\x10\n\x0e_min_speech_ms\"\xe2\x02\n\x1aStreamingRecognitionConfig\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1e.voxserve.v1.RecognitionConfig\x12\x17\n\x0finterim_results\x18\x02 \x01(\x08\x12\x18\n\x10single_utterance\x18\x03 \x01(\x08\x12\x33\n\x0b\x65ndpointing\x18\x04 \x01(\x0b\x32\x1e.voxserve.v1.EndpointingConfig\x12 \n\x13interim_interval_ms\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10resume_offset_ms\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12#\n\x16resume_utterance_index\x18\x07 \x01(\rH\x02\x88\x01\x01\x42\x16\n\x14_interim_interval_msB\x13\n\x11_resume_offset_msB\x19\n\x17_resume_utterance_index\"\x8e\x01\n\x19StreamingRecognizeRequest\x12\x43\n\x10streaming_config\x18\x01 \x01(\x0b\x32\'.voxserve.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"e\n\x0bSpeechEvent\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.voxserve.v1.SpeechEventType\x12\x11\n\toffset_ms\x18\x02 \x01(\x03\x12\x17\n\x0futterance_index\x18\x03 \x01(\r\"\x8d\x02\n\x1aStreamingRecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x17\n\x0futterance_index\x18\x04 \x01(\r\x12\x17\n\x0fstart_offset_ms\x18\x05 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x06 \x01(\x03\x12\x12\n\nconfidence\x18\x07 \x01(\x02\x12$\n\x05words\x18\x08 \x03(\x0b\x32\x15.voxserve.v1.WordInfo\x12\x15\n\rlanguage_code\x18\t \x01(\t\x12\x1c\n\x14language_probability\x18\n \x01(\x02\"\x9f\x01\n\x1aStreamingRecognizeResponse\x12\x39\n\x06result\x18\x01 \x01(\x0b\x32\'.voxserve.v1.StreamingRecognitionResultH\x00\x12\x30\n\x0cspeech_event\x18\x02 \x01(\x0b\x32\x18.voxserve.v1.SpeechEventH\x00\x42\x14\n\x12streaming_response*\x88\x01\n\x15VoiceActivityDetector\x12\'\n#VOICE_ACTIVITY_DETECTOR_UNSPECIFIED\x10\x00\x12\"\n\x1eVOICE_ACTIVITY_DETECTOR_WEBRTC\x10\x01\x12\"\n\x1eVOICE_ACTIVITY_DETECTOR_SILERO\x10\x02*\xad\x01\n\x0fSpeechEventType\x12!\n\x1dSPEECH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12-\n)SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE\x10\x01\x12$\n SPEECH_EVENT_TYPE_SPEECH_STARTED\x10\x02\x12\"\n\x1eSPEECH_EVENT_TYPE_SPEECH_ENDED\x10\x03\x32\xc3\x01\n\nRecognizer\x12J\n\tRecognize\x12\x1d.voxserve.v1.RecognizeRequest\x1a\x1e.voxserve.v1.RecognizeResponse\x12i\n\x12StreamingRecognize\x12&.voxserve.v1.StreamingRecognizeRequest\x1a\'.voxserve.v1.StreamingRecognizeResponse(\x01\x30\x01\x42n\n\x0f\x64\x65v.voxserve.v1B\x0fRecognizerProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,32 +33,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'voxserve.v1.recognizer_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxserve.v1B\017RecognizerProtoP\001Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\252\002\013Voxserve.V1'
-  _globals['_VOICEACTIVITYDETECTOR']._serialized_start=2151
-  _globals['_VOICEACTIVITYDETECTOR']._serialized_end=2287
-  _globals['_SPEECHEVENTTYPE']._serialized_start=2290
-  _globals['_SPEECHEVENTTYPE']._serialized_end=2463
+  _globals['_VOICEACTIVITYDETECTOR']._serialized_start=2318
+  _globals['_VOICEACTIVITYDETECTOR']._serialized_end=2454
+  _globals['_SPEECHEVENTTYPE']._serialized_start=2457
+  _globals['_SPEECHEVENTTYPE']._serialized_end=2630
   _globals['_RECOGNITIONCONFIG']._serialized_start=71
-  _globals['_RECOGNITIONCONFIG']._serialized_end=314
-  _globals['_RECOGNIZEREQUEST']._serialized_start=316
-  _globals['_RECOGNIZEREQUEST']._serialized_end=405
-  _globals['_RECOGNIZERESPONSE']._serialized_start=408
-  _globals['_RECOGNIZERESPONSE']._serialized_end=567
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=570
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=721
-  _globals['_WORDINFO']._serialized_start=723
-  _globals['_WORDINFO']._serialized_end=815
-  _globals['_ENDPOINTINGCONFIG']._serialized_start=818
-  _globals['_ENDPOINTINGCONFIG']._serialized_end=1139
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=1142
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=1496
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=1499
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=1641
-  _globals['_SPEECHEVENT']._serialized_start=1643
-  _globals['_SPEECHEVENT']._serialized_end=1744
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=1747
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=1986
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=1989
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=2148
-  _globals['_RECOGNIZER']._serialized_start=2466
-  _globals['_RECOGNIZER']._serialized_end=2661
+  _globals['_RECOGNITIONCONFIG']._serialized_end=368
+  _globals['_RECOGNIZEREQUEST']._serialized_start=370
+  _globals['_RECOGNIZEREQUEST']._serialized_end=459
+  _globals['_RECOGNIZERESPONSE']._serialized_start=462
+  _globals['_RECOGNIZERESPONSE']._serialized_end=651
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=654
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=858
+  _globals['_WORDINFO']._serialized_start=860
+  _globals['_WORDINFO']._serialized_end=952
+  _globals['_ENDPOINTINGCONFIG']._serialized_start=955
+  _globals['_ENDPOINTINGCONFIG']._serialized_end=1276
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=1279
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=1633
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=1636
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=1778
+  _globals['_SPEECHEVENT']._serialized_start=1780
+  _globals['_SPEECHEVENT']._serialized_end=1881
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=1884
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=2153
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=2156
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=2315
+  _globals['_RECOGNIZER']._serialized_start=2633
+  _globals['_RECOGNIZER']._serialized_end=2828
 # @@protoc_insertion_point(module_scope)

@@ -29,20 +29,24 @@ SPEECH_EVENT_TYPE_SPEECH_STARTED: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_ENDED: SpeechEventType
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("encoding", "sample_rate_hz", "audio_channel_count", "model", "language_code", "enable_word_time_offsets")
+    __slots__ = ("encoding", "sample_rate_hz", "audio_channel_count", "model", "language_code", "enable_word_time_offsets", "language_codes", "translate_to_english")
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     AUDIO_CHANNEL_COUNT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     ENABLE_WORD_TIME_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODES_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATE_TO_ENGLISH_FIELD_NUMBER: _ClassVar[int]
     encoding: _audio_pb2.AudioEncoding
     sample_rate_hz: int
     audio_channel_count: int
     model: str
     language_code: str
     enable_word_time_offsets: bool
-    def __init__(self, encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., model: _Optional[str] = ..., language_code: _Optional[str] = ..., enable_word_time_offsets: _Optional[bool] = ...) -> None: ...
+    language_codes: _containers.RepeatedScalarFieldContainer[str]
+    translate_to_english: bool
+    def __init__(self, encoding: _Optional[_Union[_audio_pb2.AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., model: _Optional[str] = ..., language_code: _Optional[str] = ..., enable_word_time_offsets: _Optional[bool] = ..., language_codes: _Optional[_Iterable[str]] = ..., translate_to_english: _Optional[bool] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
     __slots__ = ("config", "audio_content")
@@ -53,32 +57,38 @@ class RecognizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("results", "transcript", "audio_duration_ms", "language_code", "model")
+    __slots__ = ("results", "transcript", "audio_duration_ms", "language_code", "model", "language_probability")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[SpeechRecognitionResult]
     transcript: str
     audio_duration_ms: int
     language_code: str
     model: str
-    def __init__(self, results: _Optional[_Iterable[_Union[SpeechRecognitionResult, _Mapping]]] = ..., transcript: _Optional[str] = ..., audio_duration_ms: _Optional[int] = ..., language_code: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    language_probability: float
+    def __init__(self, results: _Optional[_Iterable[_Union[SpeechRecognitionResult, _Mapping]]] = ..., transcript: _Optional[str] = ..., audio_duration_ms: _Optional[int] = ..., language_code: _Optional[str] = ..., model: _Optional[str] = ..., language_probability: _Optional[float] = ...) -> None: ...
 
 class SpeechRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "start_offset_ms", "end_offset_ms", "confidence", "words")
+    __slots__ = ("transcript", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code", "language_probability")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     START_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     END_OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     transcript: str
     start_offset_ms: int
     end_offset_ms: int
     confidence: float
     words: _containers.RepeatedCompositeFieldContainer[WordInfo]
-    def __init__(self, transcript: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ...) -> None: ...
+    language_code: str
+    language_probability: float
+    def __init__(self, transcript: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ..., language_probability: _Optional[float] = ...) -> None: ...
 
 class WordInfo(_message.Message):
     __slots__ = ("word", "start_offset_ms", "end_offset_ms", "confidence")
@@ -145,7 +155,7 @@ class SpeechEvent(_message.Message):
     def __init__(self, type: _Optional[_Union[SpeechEventType, str]] = ..., offset_ms: _Optional[int] = ..., utterance_index: _Optional[int] = ...) -> None: ...
 
 class StreamingRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code")
+    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code", "language_probability")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     IS_FINAL_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +165,7 @@ class StreamingRecognitionResult(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     transcript: str
     is_final: bool
     stability: float
@@ -164,7 +175,8 @@ class StreamingRecognitionResult(_message.Message):
     confidence: float
     words: _containers.RepeatedCompositeFieldContainer[WordInfo]
     language_code: str
-    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ...) -> None: ...
+    language_probability: float
+    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ..., language_probability: _Optional[float] = ...) -> None: ...
 
 class StreamingRecognizeResponse(_message.Message):
     __slots__ = ("result", "speech_event")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voxserve.v1 import audio_pb2 as voxserve_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoxserve/v1/synthesizer.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\xa1\x03\n\x0fSynthesisConfig\x12\r\n\x05voice\x18\x01 \x01(\t\x12\x17\n\nspeaker_id\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rspeaking_rate\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0esample_rate_hz\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12,\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12 \n\x13sentence_silence_ms\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x18\n\x0bnoise_scale\x18\x07 \x01(\x02H\x04\x88\x01\x01\x12\x14\n\x07noise_w\x18\x08 \x01(\x02H\x05\x88\x01\x01\x12.\n\tcontainer\x18\t \x01(\x0e\x32\x1b.voxserve.v1.AudioContainer\x12\x15\n\rlanguage_code\x18\n \x01(\tB\r\n\x0b_speaker_idB\x10\n\x0e_speaking_rateB\x11\n\x0f_sample_rate_hzB\x16\n\x14_sentence_silence_msB\x0e\n\x0c_noise_scaleB\n\n\x08_noise_w\"O\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\xe2\x01\n\x12SynthesizeResponse\x12\x15\n\raudio_content\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x19\n\x11\x61udio_duration_ms\x18\x04 \x01(\x03\x12\r\n\x05voice\x18\x05 \x01(\t\x12.\n\tcontainer\x18\x06 \x01(\x0e\x32\x1b.voxserve.v1.AudioContainer\x12\x15\n\rlanguage_code\x18\x07 \x01(\t\"X\n\x1aStreamingSynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\xe5\x01\n\x1bStreamingSynthesizeResponse\x12\x15\n\raudio_content\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x11\n\toffset_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x61udio_duration_ms\x18\x05 \x01(\x03\x12\x16\n\x0esentence_index\x18\x06 \x01(\r\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x15\n\rlanguage_code\x18\x08 \x01(\t2\xc8\x01\n\x0bSynthesizer\x12M\n\nSynthesize\x12\x1e.voxserve.v1.SynthesizeRequest\x1a\x1f.voxserve.v1.SynthesizeResponse\x12j\n\x13StreamingSynthesize\x12\'.voxserve.v1.StreamingSynthesizeRequest\x1a(.voxserve.v1.StreamingSynthesizeResponse0\x01\x42o\n\x0f\x64\x65v.voxserve.v1B\x10SynthesizerProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoxserve/v1/synthesizer.proto\x12\x0bvoxserve.v1\x1a\x17voxserve/v1/audio.proto\"\xbd\x03\n\x0fSynthesisConfig\x12\r\n\x05voice\x18\x01 \x01(\t\x12\x17\n\nspeaker_id\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rspeaking_rate\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0esample_rate_hz\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12,\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12 \n\x13sentence_silence_ms\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x18\n\x0bnoise_scale\x18\x07 \x01(\x02H\x04\x88\x01\x01\x12\x14\n\x07noise_w\x18\x08 \x01(\x02H\x05\x88\x01\x01\x12.\n\tcontainer\x18\t \x01(\x0e\x32\x1b.voxserve.v1.AudioContainer\x12\x15\n\rlanguage_code\x18\n \x01(\t\x12\x11\n\x04seed\x18\x0b \x01(\x04H\x06\x88\x01\x01\x42\r\n\x0b_speaker_idB\x10\n\x0e_speaking_rateB\x11\n\x0f_sample_rate_hzB\x16\n\x14_sentence_silence_msB\x0e\n\x0c_noise_scaleB\n\n\x08_noise_wB\x07\n\x05_seed\"O\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\xe2\x01\n\x12SynthesizeResponse\x12\x15\n\raudio_content\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x19\n\x11\x61udio_duration_ms\x18\x04 \x01(\x03\x12\r\n\x05voice\x18\x05 \x01(\t\x12.\n\tcontainer\x18\x06 \x01(\x0e\x32\x1b.voxserve.v1.AudioContainer\x12\x15\n\rlanguage_code\x18\x07 \x01(\t\"X\n\x1aStreamingSynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfig\"\xe5\x01\n\x1bStreamingSynthesizeResponse\x12\x15\n\raudio_content\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x11\n\toffset_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x61udio_duration_ms\x18\x05 \x01(\x03\x12\x16\n\x0esentence_index\x18\x06 \x01(\r\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x15\n\rlanguage_code\x18\x08 \x01(\t\"\x9f\x02\n\x1eStreamingSynthesizeTextRequest\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1c.voxserve.v1.SynthesisConfigH\x00\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x46\n\x05\x66lush\x18\x03 \x01(\x0b\x32\x35.voxserve.v1.StreamingSynthesizeTextRequest.TextFlushH\x00\x12\x46\n\x05\x63lear\x18\x04 \x01(\x0b\x32\x35.voxserve.v1.StreamingSynthesizeTextRequest.TextClearH\x00\x1a\x0b\n\tTextFlush\x1a\x0b\n\tTextClearB\x13\n\x11streaming_request\"J\n\nWordTiming\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\x17\n\x0fstart_offset_ms\x18\x02 \x01(\x03\x12\x15\n\rend_offset_ms\x18\x03 \x01(\x03\"\xa4\x02\n\x1fStreamingSynthesizeTextResponse\x12\x15\n\raudio_content\x18\x01 \x01(\x0c\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12,\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1a.voxserve.v1.AudioEncoding\x12\x17\n\x0fstart_offset_ms\x18\x04 \x01(\x03\x12\x19\n\x11\x61udio_duration_ms\x18\x05 \x01(\x03\x12\x12\n\nunit_index\x18\x06 \x01(\r\x12\x0c\n\x04text\x18\x07 \x01(\t\x12&\n\x05words\x18\x08 \x03(\x0b\x32\x17.voxserve.v1.WordTiming\x12\x0f\n\x07\x63leared\x18\t \x01(\x08\x12\x15\n\rlanguage_code\x18\n \x01(\t2\xc2\x02\n\x0bSynthesizer\x12M\n\nSynthesize\x12\x1e.voxserve.v1.SynthesizeRequest\x1a\x1f.voxserve.v1.SynthesizeResponse\x12j\n\x13StreamingSynthesize\x12\'.voxserve.v1.StreamingSynthesizeRequest\x1a(.voxserve.v1.StreamingSynthesizeResponse0\x01\x12x\n\x17StreamingSynthesizeText\x12+.voxserve.v1.StreamingSynthesizeTextRequest\x1a,.voxserve.v1.StreamingSynthesizeTextResponse(\x01\x30\x01\x42o\n\x0f\x64\x65v.voxserve.v1B\x10SynthesizerProtoP\x01Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\xaa\x02\x0bVoxserve.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxserve.v1B\020SynthesizerProtoP\001Z:github.com/voxserve/voxserve/gen/go/voxserve/v1;voxservev1\252\002\013Voxserve.V1'
   _globals['_SYNTHESISCONFIG']._serialized_start=72
-  _globals['_SYNTHESISCONFIG']._serialized_end=489
-  _globals['_SYNTHESIZEREQUEST']._serialized_start=491
-  _globals['_SYNTHESIZEREQUEST']._serialized_end=570
-  _globals['_SYNTHESIZERESPONSE']._serialized_start=573
-  _globals['_SYNTHESIZERESPONSE']._serialized_end=799
-  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_start=801
-  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_end=889
-  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_start=892
-  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_end=1121
-  _globals['_SYNTHESIZER']._serialized_start=1124
-  _globals['_SYNTHESIZER']._serialized_end=1324
+  _globals['_SYNTHESISCONFIG']._serialized_end=517
+  _globals['_SYNTHESIZEREQUEST']._serialized_start=519
+  _globals['_SYNTHESIZEREQUEST']._serialized_end=598
+  _globals['_SYNTHESIZERESPONSE']._serialized_start=601
+  _globals['_SYNTHESIZERESPONSE']._serialized_end=827
+  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_start=829
+  _globals['_STREAMINGSYNTHESIZEREQUEST']._serialized_end=917
+  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_start=920
+  _globals['_STREAMINGSYNTHESIZERESPONSE']._serialized_end=1149
+  _globals['_STREAMINGSYNTHESIZETEXTREQUEST']._serialized_start=1152
+  _globals['_STREAMINGSYNTHESIZETEXTREQUEST']._serialized_end=1439
+  _globals['_STREAMINGSYNTHESIZETEXTREQUEST_TEXTFLUSH']._serialized_start=1394
+  _globals['_STREAMINGSYNTHESIZETEXTREQUEST_TEXTFLUSH']._serialized_end=1405
+  _globals['_STREAMINGSYNTHESIZETEXTREQUEST_TEXTCLEAR']._serialized_start=1407
+  _globals['_STREAMINGSYNTHESIZETEXTREQUEST_TEXTCLEAR']._serialized_end=1418
+  _globals['_WORDTIMING']._serialized_start=1441
+  _globals['_WORDTIMING']._serialized_end=1515
+  _globals['_STREAMINGSYNTHESIZETEXTRESPONSE']._serialized_start=1518
+  _globals['_STREAMINGSYNTHESIZETEXTRESPONSE']._serialized_end=1810
+  _globals['_SYNTHESIZER']._serialized_start=1813
+  _globals['_SYNTHESIZER']._serialized_end=2135
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,11 @@ class SynthesizerStub:
                 request_serializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeRequest.SerializeToString,
                 response_deserializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeResponse.FromString,
                 _registered_method=True)
+        self.StreamingSynthesizeText = channel.stream_stream(
+                '/voxserve.v1.Synthesizer/StreamingSynthesizeText',
+                request_serializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeTextRequest.SerializeToString,
+                response_deserializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeTextResponse.FromString,
+                _registered_method=True)
 
 
 class SynthesizerServicer:
@@ -79,6 +84,24 @@ class SynthesizerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamingSynthesizeText(self, request_iterator, context):
+        """Speaks text while it is being written, for voice agents: the client sends a config, then
+        text pieces as a language model produces them (and flushes and clears); the server cuts the
+        text into units (sentences; clauses of long sentences; a short first unit of a few words
+        while nothing has been spoken yet) and streams each unit's audio as soon as it is made, the
+        first unit in short windows, each chunk with the words it speaks. Half-closing the request
+        stream flushes: the server speaks what is left, then ends the call OK. Cancelling the call
+        stops the computation within one chunk.
+
+        Errors: those of StreamingSynthesize, and INVALID_ARGUMENT when the first message is not
+        the config, for a second config, for text past --max-streaming-text-bytes in all, or for a
+        voice imported without its streaming graphs; DEADLINE_EXCEEDED when no config comes within
+        --first-message-timeout-s.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SynthesizerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +114,11 @@ def add_SynthesizerServicer_to_server(servicer, server):
                     servicer.StreamingSynthesize,
                     request_deserializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeRequest.FromString,
                     response_serializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeResponse.SerializeToString,
+            ),
+            'StreamingSynthesizeText': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamingSynthesizeText,
+                    request_deserializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeTextRequest.FromString,
+                    response_serializer=voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeTextResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -149,6 +177,33 @@ class Synthesizer:
             '/voxserve.v1.Synthesizer/StreamingSynthesize',
             voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeRequest.SerializeToString,
             voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamingSynthesizeText(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/voxserve.v1.Synthesizer/StreamingSynthesizeText',
+            voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeTextRequest.SerializeToString,
+            voxserve_dot_v1_dot_synthesizer__pb2.StreamingSynthesizeTextResponse.FromString,
             options,
             channel_credentials,
             insecure,

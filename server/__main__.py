@@ -26,11 +26,13 @@ HELP = {
     "model_variant": "graphs to run where a model was exported with them: float32 or int8 "
     "(default: int8 on CPU, float32 on CUDA)",
     "device": "auto (CUDA when a GPU is usable, else CPU), cpu or cuda",
-    "intra_op_threads": "ONNX Runtime threads inside one operator (0: one per core)",
+    "intra_op_threads": "ONNX Runtime threads inside one operator (0: usable cores divided by "
+    "the workers, at least 1)",
     "inter_op_threads": "ONNX Runtime threads across operators",
     "voice_memory_arena": "run voices with ONNX Runtime's CPU memory arena: about a quarter less "
     "CPU per sentence, but the server keeps the memory of its longest sentences for good",
-    "inference_workers": "threads running model calls concurrently",
+    "inference_workers": "threads running model calls concurrently (0: one per usable core, "
+    "2 to 8; usable: the affinity mask capped by the cgroup CPU quota)",
     "grace_s": "seconds open calls get to finish after SIGTERM/SIGINT",
     "max_audio_bytes": "largest Recognize audio",
     "max_message_audio_bytes": "largest audio message in StreamingRecognize",

@@ -23,8 +23,8 @@ HELP = {
     "default_recognizer": "recognizer used when a request names no model and no language it "
     "lacks (default: the first English-only one by name, else the first by name)",
     "default_voice": "voice used when a request names none (default: first by name)",
-    "model_variant": "graphs to run where a model was exported with them, e.g. int8 "
-    "(default: float32)",
+    "model_variant": "graphs to run where a model was exported with them: float32 or int8 "
+    "(default: int8 on CPU, float32 on CUDA)",
     "device": "auto (CUDA when a GPU is usable, else CPU), cpu or cuda",
     "intra_op_threads": "ONNX Runtime threads inside one operator (0: usable cores divided by "
     "the workers, at least 1)",

@@ -71,6 +71,11 @@ def providers_for(device: Device) -> list[str]:
     return [_CUDA, _CPU] if cuda_usable() else [_CPU]
 
 
+def uses_cuda(device: Device) -> bool:
+    """Whether sessions created for `device` run on the GPU."""
+    return _CUDA in providers_for(device)
+
+
 def create_session(path: Path, options: RuntimeOptions, memory_arena: bool = True,
                    spinning: bool = True) -> ort.InferenceSession:
     """Open one ONNX model; sessions are shared by all requests (ORT's run() is thread-safe).

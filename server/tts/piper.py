@@ -24,6 +24,7 @@ from voxserve.server.runtime import (
     active_provider,
     create_session,
     release_freed_memory,
+    shrinking_run_options,
 )
 from voxserve.server.tts.clauses import Clause
 from voxserve.server.tts.phoneme_ids import PhonemeIdMap
@@ -58,9 +59,9 @@ class PiperVoice:
 
     def __init__(
         self, config: VoiceConfig, session: ort.InferenceSession, phonemizer: Phonemizer,
-        trim_memory: bool = True, split: SplitVits | None = None,
+        run_options: ort.RunOptions | None = None, split: SplitVits | None = None,
     ) -> None:
-        self._trim_memory = trim_memory  # no arena: hand freed memory back after each run
+        self._run_options = run_options  # None: the arena keeps its memory between runs
         self._config = config
         self._session = session
         self._phonemizer = phonemizer
@@ -84,7 +85,9 @@ class PiperVoice:
         config = VoiceConfig.from_manifest(folder, manifest)
         phonemizer = Phonemizer(config.espeak_voice)
         files = manifest.get("files", {})
-        arena = runtime.voice_memory_arena
+        # A sentence's run grows the arena by about 14 MiB per second of its speech; unless the
+        # operator keeps it (--voice-memory-arena), that goes back after each run.
+        run_options = None if runtime.voice_memory_arena else shrinking_run_options()
         if files.get("encoder") and files.get("decoder"):
             # Not spinning: the two alternate on every unit, and each pool spinning while the
             # other works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads,
@@ -95,11 +98,11 @@ class PiperVoice:
             if missing:
                 raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
             _check_inputs(config, encoder)
-            return cls(config, encoder, phonemizer, trim_memory=not arena,
-                       split=SplitVits(encoder, decoder))
+            return cls(config, encoder, phonemizer, run_options,
+                       split=SplitVits(encoder, decoder, run_options))
         session = _open(config, config.model_path, runtime)
         _check_inputs(config, session)
-        return cls(config, session, phonemizer, trim_memory=not runtime.voice_memory_arena)
+        return cls(config, session, phonemizer, run_options)
 
     @property
     def streams(self) -> bool:
@@ -180,14 +183,15 @@ class PiperVoice:
         if self._has_sid:
             feeds["sid"] = np.array([self._speaker(options)], dtype=np.int64)
         try:
-            audio = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+            audio = np.asarray(self._session.run(None, feeds, self._run_options)[0],
+                               dtype=np.float32)
         finally:
             self._release()
         return _normalise(audio)
 
     def _release(self) -> None:
-        """Without ORT's arena, hand the run's freed memory back to the system."""
-        if self._trim_memory:
+        """After a run that shrank the arena, hand what it freed back to the system."""
+        if self._run_options is not None:
             release_freed_memory()
 
     def _encode(self, ids: list[int], options: SynthesisOptions) -> Latent:
@@ -279,8 +283,7 @@ def _normalise(audio: np.ndarray) -> np.ndarray:
 def _open(config: VoiceConfig, path: Path, runtime: RuntimeOptions, spinning: bool = True
           ) -> ort.InferenceSession:
     try:
-        return create_session(path, runtime, memory_arena=runtime.voice_memory_arena,
-                              spinning=spinning)
+        return create_session(path, runtime, spinning=spinning)
     except Exception as error:  # ORT raises its own untyped errors for corrupt files
         raise ModelLoadError(f"voice {config.name!r}: cannot load {path.name}: {error}") from error
 

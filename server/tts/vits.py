@@ -44,9 +44,11 @@ class Latent:
 class SplitVits:
     """The encoder and decoder sessions of one voice."""
 
-    def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession) -> None:
+    def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession,
+                 run_options: ort.RunOptions | None = None) -> None:
         self._encoder = encoder
         self._decoder = decoder
+        self._run_options = run_options  # e.g. runtime.shrinking_run_options(), for each run
         self._speakers = any(i.name == "sid" for i in encoder.get_inputs())
 
     @staticmethod
@@ -70,7 +72,7 @@ class SplitVits:
         }
         if self._speakers:
             feeds["sid"] = np.array([speaker_id or 0], dtype=np.int64)
-        durations, m_p, logs_p = self._encoder.run(None, feeds)
+        durations, m_p, logs_p = self._encoder.run(None, feeds, self._run_options)
         noise = rng.standard_normal(m_p.shape, dtype=np.float32)
         z_p = m_p + noise * np.exp(logs_p) * np.float32(scales[0])
         return Latent(
@@ -87,7 +89,8 @@ class SplitVits:
         feeds = {"z_p": window, "y_mask": np.ones((1, 1, high - low), dtype=np.float32)}
         if self._speakers:
             feeds["sid"] = np.array([latent.speaker_id or 0], dtype=np.int64)
-        audio = np.asarray(self._decoder.run(None, feeds)[0], dtype=np.float32).reshape(-1)
+        output = self._decoder.run(None, feeds, self._run_options)[0]
+        audio = np.asarray(output, dtype=np.float32).reshape(-1)
         hop = audio.size // (high - low)  # samples per frame: 256 for Piper's voices
         return audio[(start - low) * hop : (end - low) * hop]
 

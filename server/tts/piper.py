@@ -204,10 +204,7 @@ class PiperVoice:
 
     def _decode(self, latent: Latent, start: int, end: int) -> np.ndarray:
         assert self._split is not None
-        try:
-            return self._split.decode(latent, start, end)
-        finally:
-            self._release()
+        return self._split.decode(latent, start, end)
 
     def _speaker(self, options: SynthesisOptions) -> int:
         speaker = options.speaker_id

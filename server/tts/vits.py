@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from voxserve.server.runtime import release_freed_memory
+
 # The flow's receptive field: 4 coupling layers, each a WaveNet of 4 convolutions of kernel 5
 # (Piper's VITS hyper-parameters), reach 4 x 4 x 2 = 32 frames to each side; with that much
 # context a window's audio matches the whole run's to within 4e-5 (measured on joe-medium).
@@ -24,6 +26,12 @@ CONTEXT_FRAMES = 32
 # context on top.
 FIRST_WINDOW_FRAMES = 32
 WINDOW_GROWTH = 4
+# Runs up to these sizes keep what they grew the sessions' CPU arenas by, larger ones shrink them
+# (with `run_options`). A stream's first windows and short units are many small runs, and
+# shrinking after each cost them 25-35 % more CPU (arena regrown each time); what they keep is
+# bounded: a decoder run of 96 frames with context grows the arena by about 40 MiB.
+KEPT_ARENA_FRAMES = 160
+KEPT_ARENA_IDS = 160
 ENCODER_INPUTS = ("input", "input_lengths", "scales", "duration_noise")
 DECODER_INPUTS = ("z_p", "y_mask")
 
@@ -48,7 +56,7 @@ class SplitVits:
                  run_options: ort.RunOptions | None = None) -> None:
         self._encoder = encoder
         self._decoder = decoder
-        self._run_options = run_options  # e.g. runtime.shrinking_run_options(), for each run
+        self._run_options = run_options  # runtime.shrinking_run_options() for large runs
         self._speakers = any(i.name == "sid" for i in encoder.get_inputs())
 
     @staticmethod
@@ -72,7 +80,7 @@ class SplitVits:
         }
         if self._speakers:
             feeds["sid"] = np.array([speaker_id or 0], dtype=np.int64)
-        durations, m_p, logs_p = self._encoder.run(None, feeds, self._run_options)
+        durations, m_p, logs_p = self._run(self._encoder, feeds, len(ids) > KEPT_ARENA_IDS)
         noise = rng.standard_normal(m_p.shape, dtype=np.float32)
         z_p = m_p + noise * np.exp(logs_p) * np.float32(scales[0])
         return Latent(
@@ -89,10 +97,21 @@ class SplitVits:
         feeds = {"z_p": window, "y_mask": np.ones((1, 1, high - low), dtype=np.float32)}
         if self._speakers:
             feeds["sid"] = np.array([latent.speaker_id or 0], dtype=np.int64)
-        output = self._decoder.run(None, feeds, self._run_options)[0]
+        output = self._run(self._decoder, feeds, high - low > KEPT_ARENA_FRAMES)[0]
         audio = np.asarray(output, dtype=np.float32).reshape(-1)
         hop = audio.size // (high - low)  # samples per frame: 256 for Piper's voices
         return audio[(start - low) * hop : (end - low) * hop]
+
+
+    def _run(self, session: ort.InferenceSession, feeds: dict[str, np.ndarray], large: bool
+             ) -> list[np.ndarray]:
+        """One session run; a large one shrinks the arena after it and trims the C heap."""
+        options = self._run_options if large else None
+        try:
+            return list(session.run(None, feeds, options))
+        finally:
+            if options is not None:
+                release_freed_memory()
 
 
 def windows(frames: int, first: bool) -> tuple[tuple[int, int], ...]:

@@ -9,6 +9,7 @@ thread-safe and nothing per request is kept.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +28,10 @@ CONTEXT_FRAMES = 32
 FIRST_WINDOW_FRAMES = 32
 WINDOW_GROWTH = 4
 # Runs up to these sizes keep what they grew the sessions' CPU arenas by, larger ones shrink them
-# (with `run_options`). A stream's first windows and short units are many small runs, and
-# shrinking after each cost them 25-35 % more CPU (arena regrown each time); what they keep is
-# bounded: a decoder run of 96 frames with context grows the arena by about 40 MiB.
+# (with `run_options`). A stream's first windows and short units are many small runs (a 9-word
+# sentence: decoder runs of 64, 145 and 118 frames), and shrinking after each cost them 25-35 %
+# more CPU, the arena regrown every time; what they keep is bounded: a decoder run of 160
+# frames with context grows the arena by about 50 MiB, 64 frames by 21 MiB.
 KEPT_ARENA_FRAMES = 160
 KEPT_ARENA_IDS = 160
 ENCODER_INPUTS = ("input", "input_lengths", "scales", "duration_noise")
@@ -103,7 +105,7 @@ class SplitVits:
         return audio[(start - low) * hop : (end - low) * hop]
 
 
-    def _run(self, session: ort.InferenceSession, feeds: dict[str, np.ndarray], large: bool
+    def _run(self, session: ort.InferenceSession, feeds: Mapping[str, object], large: bool
              ) -> list[np.ndarray]:
         """One session run; a large one shrinks the arena after it and trims the C heap."""
         options = self._run_options if large else None

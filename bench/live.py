@@ -52,7 +52,7 @@ def streaming_config(interim: bool,
             encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE_HZ,
             audio_channel_count=1),
         interim_results=interim,
-        endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=min_silence_ms),
+        endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=min_silence_ms or None),
     )
 
 

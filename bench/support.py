@@ -61,14 +61,15 @@ def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
 
 class ServerProcess:
     """`python -m voxserve.server` on 127.0.0.1 port 0; the bound port is read from its log.
-    Two inference workers of one thread each unless `args` say otherwise (later flags win)."""
+    Two inference workers of one thread each unless `args` say otherwise (later flags win), or,
+    with `sized`, the counts the server sizes from its cores (no thread flags)."""
 
-    def __init__(self, models_dir: Path, *args: str) -> None:
+    def __init__(self, models_dir: Path, *args: str, sized: bool = False) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="voxserve-bench-", suffix=".log",
                                                delete=False)
+        threads = [] if sized else ["--inference-workers", "2", "--intra-op-threads", "1"]
         command = [sys.executable, "-m", "voxserve.server", "--host", "127.0.0.1", "--port", "0",
-                   "--models-dir", str(models_dir),
-                   "--inference-workers", "2", "--intra-op-threads", "1", *args]
+                   "--models-dir", str(models_dir), *threads, *args]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
                                         env=dict(os.environ))
         self._target = ""

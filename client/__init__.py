@@ -2,9 +2,15 @@
 
 from voxserve.client.client import VoxClient
 from voxserve.client.connection import ConnectionOptions
-from voxserve.client.streaming import AsyncStreamingRecognizer, StreamingRecognizer, StreamSettings
+from voxserve.client.streaming import (
+    FINALIZE,
+    AsyncStreamingRecognizer,
+    StreamingRecognizer,
+    StreamSettings,
+)
 
 __all__ = [
+    "FINALIZE",
     "AsyncStreamingRecognizer",
     "ConnectionOptions",
     "StreamSettings",

@@ -10,7 +10,7 @@ import grpc
 
 from voxserve.client.connection import ConnectionOptions, open_channel
 from voxserve.client.retry import Replicas, RetryPolicy, call_with_retry
-from voxserve.client.streaming import StreamingRecognizer, StreamSettings
+from voxserve.client.streaming import Chunk, StreamingRecognizer, StreamSettings
 from voxserve.v1 import (
     audio_pb2,
     classifier_pb2,
@@ -134,7 +134,7 @@ class VoxClient:
     def stream(
         self,
         config: StreamSettings | recognizer_pb2.StreamingRecognitionConfig,
-        audio: Iterable[bytes] | None = None,
+        audio: Iterable[Chunk] | None = None,
         timeout_s: float | None = None,
     ) -> StreamingRecognizer:
         """A live recognition call: iterate over its responses while it reads `audio`, or feed
@@ -190,9 +190,9 @@ def text_requests(config: synthesizer_pb2.SynthesisConfig | None, pieces: Iterab
 
 
 FLUSH = synthesizer_pb2.StreamingSynthesizeTextRequest(
-    flush=synthesizer_pb2.StreamingSynthesizeTextRequest.Flush())
+    flush=synthesizer_pb2.StreamingSynthesizeTextRequest.TextFlush())
 CLEAR = synthesizer_pb2.StreamingSynthesizeTextRequest(
-    clear=synthesizer_pb2.StreamingSynthesizeTextRequest.Clear())
+    clear=synthesizer_pb2.StreamingSynthesizeTextRequest.TextClear())
 
 
 def _first_and_rest(responses: Iterator[T]) -> tuple[T | None, Iterator[T]]:

@@ -3,9 +3,11 @@
 `StreamingRecognizer` is the blocking API (use it from threads), `AsyncStreamingRecognizer` the
 asyncio one. Both take their audio either up front, as an iterable that gRPC reads as it sends,
 or piece by piece with `send()` and a final `close()` (half-close: the server flushes the last
-utterance's final result, then ends the call). Iterating gives every StreamingRecognizeResponse
-(speech events, interim and final results) until the call ends; an error status is raised as
-grpc.RpcError. Leaving the `with` block cancels a call that is still open.
+utterance's final result, then ends the call). `finalize()` (or FINALIZE among the audio chunks)
+ends the open utterance at once, for push-to-talk, and the stream goes on. Iterating gives
+every StreamingRecognizeResponse (speech events, interim and final results) until the call
+ends; an error status is raised as grpc.RpcError. Leaving the `with` block cancels a call
+that is still open.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ MAX_MESSAGE_AUDIO_BYTES = 64 * 1024
 # Chunks send() may queue before it blocks; gRPC flow control holds the rest back.
 MAX_QUEUED_CHUNKS = 64
 _POLL_S = 0.1
+
+
+class _Finalize:
+    """The marker of a finalize message among audio chunks."""
+
+    def __repr__(self) -> str:
+        return "FINALIZE"
+
+
+FINALIZE = _Finalize()
+Chunk: TypeAlias = bytes | _Finalize
 
 
 @dataclass(frozen=True)
@@ -82,8 +95,12 @@ def config_message(config: Config) -> recognizer_pb2.StreamingRecognitionConfig:
     return config.message() if isinstance(config, StreamSettings) else config
 
 
-def audio_requests(chunk: bytes) -> Iterator[Request]:
-    """One chunk as audio messages no larger than MAX_MESSAGE_AUDIO_BYTES."""
+def audio_requests(chunk: Chunk) -> Iterator[Request]:
+    """One chunk as audio messages no larger than MAX_MESSAGE_AUDIO_BYTES (FINALIZE: the
+    finalize message)."""
+    if isinstance(chunk, _Finalize):
+        yield Request(finalize_utterance=recognizer_pb2.FinalizeUtterance())
+        return
     for at in range(0, len(chunk), MAX_MESSAGE_AUDIO_BYTES):
         yield Request(audio_content=chunk[at : at + MAX_MESSAGE_AUDIO_BYTES])
 
@@ -92,11 +109,11 @@ class StreamingRecognizer:
     """A blocking StreamingRecognize call. Thread-safe: send from one thread, read in another."""
 
     def __init__(self, stub: recognizer_pb2_grpc.RecognizerStub, config: Config, *,
-                 audio: Iterable[bytes] | None = None, metadata: Metadata = (),
+                 audio: Iterable[Chunk] | None = None, metadata: Metadata = (),
                  timeout_s: float | None = None) -> None:
         self._config = config_message(config)
         self._audio = audio
-        self._queue: queue.Queue[bytes | None] = queue.Queue(MAX_QUEUED_CHUNKS)  # None: close
+        self._queue: queue.Queue[Chunk | None] = queue.Queue(MAX_QUEUED_CHUNKS)  # None: close
         self._closed = False
         self._ended = threading.Event()
         self._call: Any = stub.StreamingRecognize(
@@ -112,7 +129,7 @@ class StreamingRecognizer:
     def __iter__(self) -> Iterator[Response]:
         return iter(self._call)
 
-    def send(self, chunk: bytes) -> None:
+    def send(self, chunk: Chunk) -> None:
         """Queue audio to send (blocks while MAX_QUEUED_CHUNKS wait); raises once the call ended."""
         if self._audio is not None:
             raise RuntimeError("this stream reads its audio from the iterable it was given")
@@ -125,6 +142,10 @@ class StreamingRecognizer:
             except queue.Full:
                 continue
         raise RuntimeError("the stream has ended; no more audio is read")
+
+    def finalize(self) -> None:
+        """End the open utterance now (push-to-talk release): its final follows at once."""
+        self.send(FINALIZE)
 
     def close(self) -> None:
         """Half-close: no more audio. The server sends the last finals, then ends the call."""
@@ -173,7 +194,7 @@ class AsyncStreamingRecognizer:
     """
 
     def __init__(self, channel: grpc.aio.Channel, config: Config, *,
-                 audio: Iterable[bytes] | AsyncIterable[bytes] | None = None,
+                 audio: Iterable[Chunk] | AsyncIterable[Chunk] | None = None,
                  metadata: Metadata = (), timeout_s: float | None = None) -> None:
         self._config = config_message(config)
         self._feeding = audio is not None
@@ -192,7 +213,7 @@ class AsyncStreamingRecognizer:
     def __aiter__(self) -> AsyncIterator[Response]:
         return self._responses()
 
-    async def send(self, chunk: bytes) -> None:
+    async def send(self, chunk: Chunk) -> None:
         """Send audio (waits for gRPC flow control)."""
         if self._feeding:
             raise RuntimeError("this stream reads its audio from the iterable it was given")
@@ -201,6 +222,10 @@ class AsyncStreamingRecognizer:
         await self._send_config()
         for request in audio_requests(chunk):
             await self._call.write(request)
+
+    async def finalize(self) -> None:
+        """End the open utterance now (push-to-talk release): its final follows at once."""
+        await self.send(FINALIZE)
 
     async def close(self) -> None:
         """Half-close: no more audio. The server sends the last finals, then ends the call."""
@@ -232,7 +257,7 @@ class AsyncStreamingRecognizer:
             yield response
 
     async def _requests(
-        self, audio: Iterable[bytes] | AsyncIterable[bytes]
+        self, audio: Iterable[Chunk] | AsyncIterable[Chunk]
     ) -> AsyncIterator[Request]:
         yield Request(streaming_config=self._config)
         if isinstance(audio, AsyncIterable):

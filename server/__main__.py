@@ -26,12 +26,14 @@ HELP = {
     "model_variant": "graphs to run where a model was exported with them, e.g. int8 "
     "(default: float32)",
     "device": "auto (CUDA when a GPU is usable, else CPU), cpu or cuda",
-    "intra_op_threads": "ONNX Runtime threads inside one operator (0: one per core)",
+    "intra_op_threads": "ONNX Runtime threads inside one operator (0: usable cores divided by "
+    "the workers, at least 1)",
     "inter_op_threads": "ONNX Runtime threads across operators",
     "voice_memory_arena": "keep each voice's ONNX Runtime memory arena between runs instead of "
-    "shrinking it after each: about 15 %% less synthesis CPU, but the server keeps the memory "
-    "of its longest sentences for good",
-    "inference_workers": "threads running model calls concurrently",
+    "shrinking it after runs over about 2 s of speech: 5-15 %% less synthesis CPU, but the "
+    "server keeps the memory of its longest sentences for good",
+    "inference_workers": "threads running model calls concurrently (0: one per usable core, "
+    "2 to 8; usable: the affinity mask capped by the cgroup CPU quota)",
     "grace_s": "seconds open calls get to finish after SIGTERM/SIGINT",
     "max_audio_bytes": "largest Recognize audio",
     "max_message_audio_bytes": "largest audio message in StreamingRecognize",

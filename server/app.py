@@ -159,7 +159,11 @@ def create_server(config: ServerConfig) -> Server:
         chain.append(AuthInterceptor(keys))
         log.info("authentication on: %d API key(s)", len(keys))
     state = ServerState()
-    pool = InferencePool(config.inference_workers)
+    pool = InferencePool(config.workers)
+    log.info("%d inference workers of %d ONNX Runtime thread(s) each (%s; %d usable cores)",
+             config.workers, config.runtime.intra_op_threads,
+             "flags" if config.inference_workers and config.intra_op_threads else "sized",
+             config.sizing.cores)
     # Innermost: parsing happens inside the request log, so refusals are logged and counted.
     chain.append(RequestDecoding(receive_limits(config), SMALL_MESSAGE_BYTES))
     grpc_server = grpc.aio.server(options=channel_options(config), interceptors=chain)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from voxserve.server.cores import Sizing, sizing, usable_cores
 from voxserve.server.errors import InvalidArgument
 from voxserve.server.runtime import Device, RuntimeOptions
 from voxserve.server.streaming.settings import (
@@ -29,9 +31,10 @@ class ServerConfig:
     default_voice: str = ""  # "" = first voice by name
     model_variant: str = ""  # "" = each model's float32 graphs; "int8" where a model has it
     device: Device = "auto"
+    # 0: sized from the cores this process may use (cores.py); a set value wins.
     intra_op_threads: int = 0
     inter_op_threads: int = 1
-    inference_workers: int = 4
+    inference_workers: int = 0
     voice_memory_arena: bool = False  # arena kept between runs: faster, memory kept
     grace_s: float = 30.0
     # Limits: requests past these are refused with a message naming the limit.
@@ -84,8 +87,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
-        if self.inference_workers < 1:
-            raise ValueError("inference_workers must be >= 1")
+        if self.inference_workers < 0:
+            raise ValueError("inference_workers must be >= 1, or 0 to size it from the cores")
         if self.stream_idle_timeout_s <= 0 or self.speech_idle_timeout_s <= 0:
             raise ValueError("stream_idle_timeout_s and speech_idle_timeout_s must be > 0")
         if self.grace_s < 0:
@@ -146,7 +149,18 @@ class ServerConfig:
             return self.max_stream_duration_s
         return self.max_connection_age_grace_s
 
+    @functools.cached_property
+    def sizing(self) -> Sizing:
+        """Workers and threads for the cores this process may use (read once)."""
+        return sizing(usable_cores())
+
+    @property
+    def workers(self) -> int:
+        """Inference workers: the flag's, or sized from the cores."""
+        return self.inference_workers or self.sizing.inference_workers
+
     @property
     def runtime(self) -> RuntimeOptions:
-        return RuntimeOptions(self.device, self.intra_op_threads, self.inter_op_threads,
+        threads = self.intra_op_threads or self.sizing.intra_op_threads
+        return RuntimeOptions(self.device, threads, self.inter_op_threads,
                               self.voice_memory_arena)

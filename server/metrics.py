@@ -58,8 +58,14 @@ REFUSED = Counter("voxserve_admission_refused", "Calls refused at capacity (RESO
                   ["kind"], registry=REGISTRY)
 FINAL_LATENCY = Histogram(
     "voxserve_final_latency_seconds",
-    "StreamingRecognize: from the end of an utterance's speech to its final result being sent",
+    "StreamingRecognize: from the arrival of the audio holding an utterance's last voiced frame"
+    " to its final result being ready",
     buckets=LATENCY_BUCKETS_S, registry=REGISTRY)
+CANDIDATES = Counter(
+    "voxserve_candidate_finals",
+    "StreamingRecognize: candidate finals (decoded when speech pauses) by outcome: used as the"
+    " final, or dropped because speech resumed or the stream ended",
+    ["outcome"], registry=REGISTRY)
 REAL_TIME_FACTOR = Histogram("voxserve_real_time_factor",
                              "Processing time divided by the audio's duration",
                              ["kind"], buckets=RTF_BUCKETS, registry=REGISTRY)
@@ -90,8 +96,14 @@ def _check_kind(kind: str) -> None:
 
 
 def observe_final_latency(seconds: float) -> None:
-    """End of speech (the VAD's speech end) to the final result of that utterance."""
+    """End of speech (when the audio of the VAD's last voiced frame arrived) to the final
+    result of that utterance."""
     FINAL_LATENCY.observe(seconds)
+
+
+def count_candidate(used: bool) -> None:
+    """A candidate final became the final (`used`) or was dropped."""
+    CANDIDATES.labels("used" if used else "dropped").inc()
 
 
 def observe_real_time_factor(kind: Kind, processing_s: float, audio_s: float) -> None:

@@ -16,9 +16,11 @@ from voxserve.server.asr.types import Segment, TranscribeOptions, Transcript, Wo
 from voxserve.server.audio.codecs import float_to_mulaw, float_to_pcm16
 from voxserve.server.audio.resample import resample
 from voxserve.server.errors import InvalidArgument
+from voxserve.server.streaming.eagerness import Eagerness
 from voxserve.server.streaming.endpointer import EndpointingOptions, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     Action,
+    CandidateRequest,
     EndOfSingleUtterance,
     FinalRequest,
     InterimRequest,
@@ -71,11 +73,15 @@ def _split(data: bytes, sizes: list[int]) -> list[bytes]:
     return chunks
 
 
-def _run(session: StreamSession, chunks: list[bytes]) -> list[Action]:
+def _run(session: StreamSession, chunks: list[bytes], *, candidates: bool = False
+         ) -> list[Action]:
+    """The actions of a whole stream; candidate requests only when asked for (nobody decodes
+    them here, so they leave the endpoints where min_silence_ms puts them)."""
     actions: list[Action] = []
     for chunk in chunks:
         actions += session.push(chunk)
-    return actions + session.finish()
+    actions += session.finish()
+    return [a for a in actions if candidates or not isinstance(a, CandidateRequest)]
 
 
 def _summary(actions: list[Action]) -> list[tuple[str, int, float]]:
@@ -95,8 +101,12 @@ def test_two_utterances_give_events_and_final_requests(speech: np.ndarray) -> No
     ]
     for ended, final in ((actions[1], actions[2]), (actions[4], actions[5])):
         assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
-        assert final.audio is ended.audio
-        assert (final.start_s, final.end_s) == (ended.start_s, ended.end_s)
+        # The final decodes the utterance up to 150 ms after its speech (what a candidate
+        # decodes); the event's audio keeps the whole 300 ms padding.
+        assert (final.start_s, final.speech_end_s) == (ended.start_s, ended.speech_end_s)
+        assert final.end_s == pytest.approx(ended.speech_end_s + 0.15)
+        assert ended.end_s == pytest.approx(ended.speech_end_s + 0.3)
+        assert np.array_equal(final.audio, ended.audio[: len(final.audio)])
         assert len(final.audio) == round((final.end_s - final.start_s) * RATE)
         assert not final.audio.flags.writeable
     assert session.done
@@ -166,8 +176,9 @@ def test_single_utterance_stops_after_the_first_final(speech: np.ndarray) -> Non
     actions = []
     for chunk in _split(float_to_pcm16(speech), [3200]):
         actions += session.push(chunk)
-    assert [type(a) for a in actions] == [SpeechStarted, SpeechEnded, FinalRequest,
-                                          EndOfSingleUtterance]
+    assert [type(a) for a in actions] == [SpeechStarted, CandidateRequest, SpeechEnded,
+                                          FinalRequest, EndOfSingleUtterance]
+    actions.pop(1)
     end = actions[3]
     assert isinstance(end, EndOfSingleUtterance)
     # at the end of the speech, as SPEECH_ENDED
@@ -200,11 +211,12 @@ def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
                 ended.append(action)
     assert {interim.utterance_index for interim in interims} == {0, 1}
     for utterance in ended:
-        # One interim per 0.5 s of audio while the utterance was open: its span less the 0.3 s
-        # trailing padding plus the 0.51 s of silence (17 frames) that closed it. The push that
-        # closes it sends no interim, so the last may be missing.
+        # One interim per 0.5 s of audio while the utterance's speech went on: its span less
+        # the 0.3 s trailing padding plus the 0.15 s of silence (5 frames) after which the
+        # candidate final decodes the rest. The push that takes the candidate sends no interim,
+        # so the last may be missing.
         count = sum(interim.utterance_index == utterance.utterance_index for interim in interims)
-        expected = math.floor((utterance.end_s - utterance.start_s - 0.3 + 0.51) / 0.5)
+        expected = math.floor((utterance.end_s - utterance.start_s - 0.3 + 0.15) / 0.5)
         assert expected - 1 <= count <= expected
 
 
@@ -220,7 +232,7 @@ def test_transcribe_uses_the_fast_path_for_interims() -> None:
     session = StreamSession(recognizer, options)
     audio = np.zeros(8000, np.float32)
     session.transcribe(InterimRequest(0, audio, 1.0, 1.5))
-    session.transcribe(FinalRequest(0, audio, 1.0, 1.5))
+    session.transcribe(FinalRequest(0, audio, 1.0, 1.5, 1.2))
     (_, interim), (_, final) = recognizer.calls
     assert (interim.without_timestamps, interim.word_timestamps, interim.language) == (
         True, False, "en")
@@ -235,7 +247,7 @@ def test_results_carry_stream_offsets_stability_and_confidence() -> None:
     session = StreamSession(recognizer,
                             StreamOptions(transcribe=TranscribeOptions(word_timestamps=True)))
     audio = np.zeros(16000, np.float32)
-    stabilities = []
+    stabilities, shown = [], []
     for end_s in (3.5, 4.0, 4.5, 5.0):
         request = InterimRequest(2, audio, 3.0, end_s)
         result = session.result(request, session.transcribe(request))
@@ -243,13 +255,21 @@ def test_results_carry_stream_offsets_stability_and_confidence() -> None:
             False, 2, 3.0, end_s)
         assert result.words == ()
         stabilities.append(result.stability)
+        shown.append((result.text, result.committed_text, result.tentative_text))
         assert result.confidence == (pytest.approx(math.exp(-0.2)) if result.text else 0.0)
+    # "Hello there," is committed by the second interim (the first agreed, and "general"
+    # follows); the third's "their" cannot revise it, so it shows the committed words and its
+    # own tail after them.
+    assert shown == [("Hello there.", "", "Hello there."),
+                     ("Hello there, general", "Hello there,", "general"),
+                     ("Hello there, general Kenobi", "Hello there,", "general Kenobi"),
+                     ("", "", "")]  # an empty interim is never sent
     # The likelihood that the text stays: words the previous interim held in place count as
     # settled (1), newer words count with the interim's confidence, exp(-0.2); the first
     # interim has nothing to compare, so its stability is its confidence; an empty one 0.
     p = math.exp(-0.2)
-    assert stabilities == pytest.approx([p, (2 + p) / 3, (1 + 3 * p) / 4, 0.0])
-    final_request = FinalRequest(2, audio, 3.0, 5.0)
+    assert stabilities == pytest.approx([p, (2 + p) / 3, (3 + p) / 4, 0.0])
+    final_request = FinalRequest(2, audio, 3.0, 5.0, 4.8)
     final = session.result(final_request, session.transcribe(final_request))
     assert (final.text, final.is_final, final.stability, final.language) == (
         "Hello there, General Kenobi.", True, 1.0, "en")
@@ -261,7 +281,7 @@ def test_results_carry_stream_offsets_stability_and_confidence() -> None:
 
 def test_empty_transcript_has_zero_confidence() -> None:
     session = StreamSession(ScriptedRecognizer([""]), StreamOptions())
-    request = FinalRequest(0, np.zeros(1600, np.float32), 0.0, 0.1)
+    request = FinalRequest(0, np.zeros(1600, np.float32), 0.0, 0.1, 0.1)
     result = session.result(request, session.transcribe(request))
     assert (result.text, result.confidence, result.words) == ("", 0.0, ())
 
@@ -297,3 +317,120 @@ def test_silero_stream_finds_both_utterances(speech: np.ndarray) -> None:
         ("SpeechStarted", 0), ("SpeechEnded", 0), ("FinalRequest", 0),
         ("SpeechStarted", 1), ("SpeechEnded", 1), ("FinalRequest", 1),
     ]
+
+
+# --- speculative finals, finalize and eagerness ----------------------------------------------
+
+def _paused(gap_s: float) -> np.ndarray:
+    """First sentence, `gap_s` of silence, second sentence, 1 s of silence."""
+    first, second = (espeak(text) for text in SENTENCES)
+    parts = []
+    for samples, after_s in ((first, gap_s), (second, 1.0)):
+        loud = np.flatnonzero(np.abs(samples) > 0.02)
+        parts += [samples[loud[0] : loud[-1] + 1], np.zeros(round(after_s * RATE), np.float32)]
+    return np.concatenate([np.zeros(RATE // 2, np.float32), *parts])
+
+
+def _push_all(session: StreamSession, audio: np.ndarray, chunk_bytes: int = 3200,
+              decode: bool = False) -> list[Action]:
+    """Push `audio` in chunks; with `decode`, each candidate is decoded at once and its text
+    reported back, as LiveStream does."""
+    actions: list[Action] = []
+    for chunk in _split(float_to_pcm16(audio), [chunk_bytes]):
+        for action in session.push(chunk):
+            actions.append(action)
+            if decode and isinstance(action, CandidateRequest):
+                session.candidate_decoded(action, session.transcribe(action))
+    return actions
+
+
+def test_speculative_final_is_dropped_when_speech_resumes() -> None:
+    # A 0.4 s pause inside one utterance (min_silence_ms 800, eagerness LOW keeps it at 800).
+    options = StreamOptions(eagerness=Eagerness.LOW,
+                            endpointing=EndpointingOptions(min_silence_ms=800))
+    session = StreamSession(ScriptedRecognizer(), options)
+    actions = _push_all(session, _paused(0.4))
+    kinds = [type(a).__name__ for a in actions]
+    assert kinds == ["SpeechStarted", "CandidateRequest", "CandidateRequest", "SpeechEnded",
+                     "FinalRequest"]
+    stale, kept, ended, final = actions[1], actions[2], actions[3], actions[4]
+    assert isinstance(stale, CandidateRequest) and isinstance(kept, CandidateRequest)
+    assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
+    # The first candidate was taken 150 ms into the pause, before the second sentence.
+    assert stale.end_s - stale.speech_end_s == pytest.approx(0.15, abs=0.1)
+    assert stale.speech_end_s < kept.speech_end_s - 1.0
+    assert not session.is_current(stale)  # speech resumed: never used
+    # The one final names the candidate taken after the second sentence, which holds all of
+    # the utterance's speech: the same start, the same speech end, every sample of it.
+    assert final.candidate is kept
+    assert (kept.utterance_index, kept.start_s, kept.speech_end_s) == (
+        0, ended.start_s, ended.speech_end_s)
+    assert final.audio is kept.audio and (final.start_s, final.end_s) == (kept.start_s,
+                                                                         kept.end_s)
+    # The same audio that a final without a candidate decodes: a stream whose messages are
+    # too long for a candidate to come before the endpoint gets the same final.
+    whole = StreamSession(ScriptedRecognizer(), options).push(float_to_pcm16(_paused(0.4)))
+    assert [type(a).__name__ for a in whole] == ["SpeechStarted", "SpeechEnded",
+                                                 "FinalRequest"]
+    unspeculated = whole[-1]
+    assert isinstance(unspeculated, FinalRequest) and unspeculated.candidate is None
+    assert np.array_equal(unspeculated.audio, kept.audio)
+    assert unspeculated.end_s == kept.end_s
+    # Its result is the candidate's text and span.
+    result = session.result(final, ScriptedRecognizer(["Two sentences."]).transcribe(
+        kept.audio, options.transcribe))
+    assert (result.text, result.is_final, result.end_s) == ("Two sentences.", True, kept.end_s)
+
+
+def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
+    def silence_kept(texts: list[str], eagerness: Eagerness) -> float:
+        """The trailing silence the utterance kept: the silence it took to end it (the
+        300 ms padding is cut short by an earlier endpoint), in 30 ms frames."""
+        session = StreamSession(ScriptedRecognizer(texts), StreamOptions(eagerness=eagerness))
+        actions = _push_all(session, _paused(1.5), chunk_bytes=320, decode=True)
+        ended = next(a for a in actions if isinstance(a, SpeechEnded))
+        final = next(a for a in actions if isinstance(a, FinalRequest))
+        assert final.candidate is not None and ended.cause == "silence"
+        return ended.end_s - ended.speech_end_s
+
+    # min_silence_ms 500 (the default) would keep all 300 ms of padding.
+    # BALANCED and HIGH: the frame after the candidate was decoded (taken at 150 ms, five
+    # frames); the final keeps 150 ms of it.
+    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.18)
+    assert silence_kept(["A sentence."], Eagerness.HIGH) == pytest.approx(0.18)
+    assert silence_kept(["A sentence."], Eagerness.LOW) == pytest.approx(0.3)
+    assert silence_kept(["Please call me and"], Eagerness.HIGH) == pytest.approx(0.3)
+    # Mid-phrase, BALANCED waits 1000 ms: a 0.7 s pause does not end the utterance, which
+    # min_silence_ms (500) alone would.
+    def finals(texts: list[str]) -> int:
+        session = StreamSession(ScriptedRecognizer(texts),
+                                StreamOptions(eagerness=Eagerness.BALANCED))
+        actions = _push_all(session, _paused(0.7), decode=True) + session.finish()
+        return sum(isinstance(a, FinalRequest) for a in actions)
+
+    assert finals(["Please call me and"] * 2) == 1
+    assert finals(["The quick brown fox jumps over the lazy dog."] * 2) == 2
+    # A mid-phrase pause's longer wait ends when speech resumes: the next pause is judged by
+    # its own candidate, here a finished sentence, which ends the utterance after 180 ms.
+    session = StreamSession(ScriptedRecognizer(["Please call me and", "Two sentences."]),
+                            StreamOptions(eagerness=Eagerness.BALANCED))
+    actions = _push_all(session, _paused(0.7), chunk_bytes=320, decode=True)
+    ended = [a for a in actions if isinstance(a, SpeechEnded)]
+    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.18)
+
+
+def test_finalize_ends_the_open_utterance_at_once(speech: np.ndarray) -> None:
+    session = StreamSession(ScriptedRecognizer(), StreamOptions())
+    first_end = round(1.6 * RATE)  # inside the first sentence
+    pushed = _push_all(session, speech[:first_end])
+    assert [type(a) for a in pushed] == [SpeechStarted]
+    finalized = session.finalize()
+    assert [type(a) for a in finalized] == [SpeechEnded, FinalRequest]
+    ended = finalized[0]
+    assert isinstance(ended, SpeechEnded) and ended.cause == "finalize"
+    assert ended.end_s == pytest.approx(first_end / RATE, abs=0.031)
+    assert session.finalize() == []  # nothing open
+    # The stream goes on: the rest of the audio opens the next utterances.
+    rest = _push_all(session, speech[first_end:]) + session.finish()
+    starts = [a.utterance_index for a in rest if isinstance(a, SpeechStarted)]
+    assert starts and starts[0] == 1

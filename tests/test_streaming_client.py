@@ -321,3 +321,26 @@ def test_stream_options_make_a_paced_file_source(tmp_path: Path) -> None:
     assert isinstance(source, FileSource)
     assert (source.pcm16, source.sample_rate_hz, source.channels) == (PCM, RATE, 1)
     assert (source.chunk_bytes, source.realtime) == (640, True)
+
+
+def test_finalize_ends_the_open_utterance_while_the_stream_stays_open(client: VoxClient) -> None:
+    stream = client.stream(StreamSettings(), timeout_s=120)
+    speech = pcm16(join(silence(0.5), espeak(TEXTS[0])))  # no silence after: no endpoint
+
+    def feed() -> None:
+        for chunk in chunks(speech):
+            stream.send(chunk)
+        stream.finalize()
+
+    feeder = threading.Thread(target=feed)
+    with stream:
+        feeder.start()
+        for response in stream:
+            if response.HasField("result") and response.result.is_final:
+                break  # came while the stream is still open: finalize ended the utterance
+        feeder.join(timeout=10)
+        stream.close()
+        rest = list(stream)
+        assert stream.result_code() == grpc.StatusCode.OK
+    assert wer([TEXTS[0]], [response.result.transcript]) <= TEXTS_WER_BOUND
+    assert not finals(rest)  # nothing left to flush at half-close

@@ -28,6 +28,7 @@ from tests.speech import espeak, join, noise, sentences, silence, wav_bytes
 from tests.wer import wer
 from voxserve.server.audio.codecs import float_to_mulaw
 from voxserve.server.inference import InferencePool
+from voxserve.server.streaming.eagerness import CANDIDATE_SILENCE_MS
 from voxserve.server.streaming.endpointer import SpeechStarted
 from voxserve.server.streaming.live import ActionFeed, InterimBudget
 from voxserve.server.streaming.session import InterimRequest
@@ -146,6 +147,18 @@ def stream(target: str, audio: np.ndarray, chunk_ms: Sequence[int] = CHUNK_MS,
     return run(target, requests(config, chunks, RATE * 2 if realtime else 0))
 
 
+def untimed(results: list[recognizer_pb2.StreamingRecognitionResult]
+            ) -> list[recognizer_pb2.StreamingRecognitionResult]:
+    """Results without latency_ms, the one field that depends on the machine's speed."""
+    copies = []
+    for result in results:
+        copy = recognizer_pb2.StreamingRecognitionResult()
+        copy.CopyFrom(result)
+        copy.ClearField("latency_ms")
+        copies.append(copy)
+    return copies
+
+
 def trimmed(text: str) -> np.ndarray:
     """A sentence's speech with espeak's leading and trailing near-silence cut off."""
     samples = espeak(text)
@@ -200,14 +213,16 @@ def test_multi_utterance_finals_text_offsets_and_events(server: ServerProcess) -
     started, ended = outcome.events(STARTED), outcome.events(ENDED)
     assert [(e.utterance_index, e.offset_ms) for e in started] == [
         (f.utterance_index, f.start_offset_ms + PAD_MS) for f in finals]
+    # Each final is its candidate, decoded once 150 ms of the pause were heard (five 30 ms
+    # frames): its audio ends there, inside the padding.
     assert [(e.utterance_index, e.offset_ms) for e in ended] == [
-        (f.utterance_index, f.end_offset_ms - PAD_MS) for f in finals]
+        (f.utterance_index, f.end_offset_ms - CANDIDATE_SILENCE_MS) for f in finals]
     # Each utterance: SPEECH_STARTED, SPEECH_ENDED, then its final, before the next one starts.
     kinds = ["final" if r.HasField("result") else r.speech_event.type for r in outcome.responses]
     assert kinds == [STARTED, ENDED, "final"] * 3
     # Any split of the same audio gives the same results (offsets count samples).
     again = stream(server.target, audio, chunk_ms=(100,), words=True)
-    assert again.finals == finals
+    assert untimed(again.finals) == untimed(finals)
 
 
 def test_interim_results_arrive_before_the_final(server: ServerProcess) -> None:
@@ -261,14 +276,106 @@ def test_silence_and_low_noise_give_no_results(server: ServerProcess) -> None:
 def test_pause_shorter_than_min_silence_stays_one_utterance(server: ServerProcess) -> None:
     texts = [sentences()[i] for i in (1, 9)]
     audio, _ = recording(texts, gap_s=0.4)
-    joined = stream(server.target, audio,
-                    endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=800))
+    # LOW eagerness: the first sentence's end does not shorten the wait (BALANCED would end
+    # it once its candidate is decoded; test_finished_sentences_end_sooner_than_min_silence).
+    joined = stream(server.target, audio, endpointing=recognizer_pb2.EndpointingConfig(
+        min_silence_ms=800, eagerness=recognizer_pb2.ENDPOINT_EAGERNESS_LOW))
     assert [f.utterance_index for f in joined.finals] == [0]
     assert wer([" ".join(texts)], [joined.text]) <= UTTERANCE_WER_BOUND
     # The pause is real: a min_silence below it splits the same audio in two.
     apart = stream(server.target, audio,
                    endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=200))
     assert len(apart.finals) >= 2
+
+
+def test_finished_sentences_end_sooner_than_min_silence(server: ServerProcess) -> None:
+    texts = [sentences()[i] for i in (1, 9)]
+    audio, _ = recording(texts, gap_s=1.5)
+    # Paced in real time: the endpoint waits for the candidate's text, which takes a decode
+    # (the gap leaves it 1.35 s, room for a loaded machine).
+    outcome = stream(server.target, audio, realtime=True,
+                     endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=3000))
+    # BALANCED: the candidate decoded 150 ms into the silence after "message." ended the
+    # first; min_silence_ms alone would join the two.
+    assert [f.utterance_index for f in outcome.finals] == [0, 1]
+    assert wer(texts, [f.transcript for f in outcome.finals]) <= UTTERANCE_WER_BOUND
+    # The finals were the candidates: ready at the endpoint.
+    assert all(f.latency_ms <= 50 for f in outcome.finals)
+
+
+def test_speculative_final_is_dropped_when_speech_resumes(limited: ServerProcess,
+                                                           metrics_port: int) -> None:
+    texts = [sentences()[i] for i in (1, 9)]
+    audio, _ = recording(texts, gap_s=0.45, lead_s=0.2, tail_s=0.6)  # under 6 s (limited)
+    before = candidate_counts(metrics_port)
+    outcome = stream(limited.target, audio, interim_results=True, endpointing=(
+        recognizer_pb2.EndpointingConfig(min_silence_ms=800,
+                                         eagerness=recognizer_pb2.ENDPOINT_EAGERNESS_LOW)))
+    assert outcome.code == grpc.StatusCode.OK, outcome.details
+    after = candidate_counts(metrics_port)
+    # The pause took a candidate that resumed speech dropped; the one after the second
+    # sentence became the final: one final (none twice), with every word of both sentences.
+    assert after["dropped"] - before["dropped"] >= 1
+    assert after["used"] - before["used"] == 1
+    assert [f.utterance_index for f in outcome.finals] == [0]
+    assert wer([" ".join(texts)], [outcome.text]) <= UTTERANCE_WER_BOUND
+
+
+def test_finalize_ends_the_utterance_at_once(server: ServerProcess) -> None:
+    text = sentences()[3]
+    chunks = split(pcm16(join(silence(0.3), trimmed(text))), CHUNK_MS, RATE * 2 // 1000)
+    final_seen = threading.Event()
+
+    def messages() -> Iterator[recognizer_pb2.StreamingRecognizeRequest]:
+        yield from requests(streaming_config(), chunks)
+        yield recognizer_pb2.StreamingRecognizeRequest(
+            finalize_utterance=recognizer_pb2.FinalizeUtterance())
+        # No silence follows and the stream stays open: only finalize can end the utterance.
+        final_seen.wait(60)
+        # The next press of the talk button: a pause, then another sentence.
+        yield from requests(None, split(pcm16(join(silence(0.5), trimmed(sentences()[9]),
+                                                   silence(1.0))), CHUNK_MS, RATE * 2 // 1000))
+
+    responses: list[recognizer_pb2.StreamingRecognizeResponse] = []
+    with grpc.insecure_channel(server.target) as channel:
+        call = recognizer_pb2_grpc.RecognizerStub(channel).StreamingRecognize(
+            messages(), timeout=120)
+        for response in call:
+            responses.append(response)
+            if response.HasField("result") and response.result.is_final:
+                final_seen.set()
+        assert call.code() == grpc.StatusCode.OK
+    outcome = Outcome(responses, grpc.StatusCode.OK, "")
+    assert [e.utterance_index for e in outcome.events(ENDED)] == [0, 1]
+    first, second = outcome.finals
+    assert wer([text], [first.transcript]) <= UTTERANCE_WER_BOUND
+    assert wer([sentences()[9]], [second.transcript]) <= UTTERANCE_WER_BOUND
+    assert first.end_offset_ms == pytest.approx(300 + len(trimmed(text)) * 1000 / RATE,
+                                                 abs=FRAME_MS)
+    assert first.latency_ms >= 0 and first.committed_transcript == first.transcript
+
+
+def test_committed_words_never_change_across_interims(server: ServerProcess) -> None:
+    texts = [sentences()[i] for i in (6, 4)]
+    audio, _ = recording(texts, gap_s=1.0)
+    outcome = stream(server.target, audio, realtime=True, interim_results=True,
+                     interim_interval_ms=200)
+    assert outcome.code == grpc.StatusCode.OK, outcome.details
+    assert len(outcome.interims) >= 6
+    committed: dict[int, str] = {}
+    grew = 0
+    for interim in outcome.interims:
+        before = committed.get(interim.utterance_index, "")
+        assert interim.committed_transcript.startswith(before)
+        grew += len(interim.committed_transcript) > len(before)
+        committed[interim.utterance_index] = interim.committed_transcript
+        assert interim.transcript == " ".join(
+            part for part in (interim.committed_transcript, interim.tentative_transcript) if part)
+        assert interim.latency_ms == 0
+    assert grew >= 2  # words were committed in both utterances, not just kept empty
+    assert set(committed) == {0, 1}
+    for final in outcome.finals:
+        assert (final.committed_transcript, final.tentative_transcript) == (final.transcript, "")
 
 
 def test_single_utterance_ends_after_the_first_final(server: ServerProcess) -> None:
@@ -282,7 +389,7 @@ def test_single_utterance_ends_after_the_first_final(server: ServerProcess) -> N
     assert last.speech_event.type == END_OF_SINGLE
     # where the speech ended, as SPEECH_ENDED says
     assert last.speech_event.offset_ms == outcome.events(ENDED)[0].offset_ms
-    assert last.speech_event.offset_ms == outcome.finals[0].end_offset_ms - PAD_MS
+    assert last.speech_event.offset_ms == outcome.finals[0].end_offset_ms - CANDIDATE_SILENCE_MS
 
 
 @pytest.mark.parametrize(("rate_hz", "encoding", "channels"),
@@ -367,9 +474,11 @@ AUDIO = recognizer_pb2.StreamingRecognizeRequest(audio_content=bytes(3200))
         (streaming_config(interim_interval_ms=20), "interim_interval_ms"),
         (recognizer_pb2.StreamingRecognitionConfig(config=recognizer_pb2.RecognitionConfig(
             encoding=LINEAR16, sample_rate_hz=RATE, language_code="de")), "'de'"),
+        (streaming_config(endpointing=recognizer_pb2.EndpointingConfig(eagerness=9)),
+         "endpointing.eagerness 9 is unknown"),
     ],
     ids=["audio-first", "unknown-encoding", "wav-encoding", "rate-0", "channels", "min-silence",
-         "interim-interval", "language"],
+         "interim-interval", "language", "eagerness"],
 )
 def test_bad_first_message_is_invalid_argument(
     server: ServerProcess, first: object, message: str
@@ -417,13 +526,41 @@ def limited(models_dir: Path, metrics_port: int) -> Iterator[ServerProcess]:
         yield proc
 
 
-def final_latency_count(metrics_port: int) -> float:
+def final_latency_count(metrics_port: int, suffix: str = "count") -> float:
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
     return next(sample.value for family in text_string_to_metric_families(text)
                 for sample in family.samples
-                if sample.name == "voxserve_final_latency_seconds_count")
+                if sample.name == f"voxserve_final_latency_seconds_{suffix}")
+
+
+def test_final_latency_counts_from_the_end_of_speech(limited: ServerProcess,
+                                                     metrics_port: int) -> None:
+    # Paced in real time with a 2 s endpoint (LOW: the sentence's end does not shorten it):
+    # the audio that ends the utterance arrives 2 s after its last voiced frame's, so a
+    # histogram timed from the end of speech holds at least that; one timed from the endpoint
+    # decision would hold the decode only. The final's own latency_ms counts from the endpoint.
+    before = final_latency_count(metrics_port, "sum")
+    outcome = stream(limited.target, join(silence(0.3), trimmed(sentences()[9]), silence(2.4)),
+                     realtime=True, endpointing=recognizer_pb2.EndpointingConfig(
+                         min_silence_ms=2000, eagerness=recognizer_pb2.ENDPOINT_EAGERNESS_LOW))
+    assert [f.utterance_index for f in outcome.finals] == [0]
+    assert outcome.events(ENDED)
+    # Less the message that carried the speech's end past it (up to 100 ms) and a VAD frame.
+    assert final_latency_count(metrics_port, "sum") - before >= 2.0 - 0.1 - FRAME_MS / 1000
+
+
+def candidate_counts(metrics_port: int) -> dict[str, float]:
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    counts = {"used": 0.0, "dropped": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "voxserve_candidate_finals_total":
+                counts[sample.labels["outcome"]] = sample.value
+    return counts
 
 
 def test_each_final_observes_its_latency(limited: ServerProcess, metrics_port: int) -> None:

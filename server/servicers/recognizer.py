@@ -30,8 +30,11 @@ from voxserve.server.inference import InferencePool
 from voxserve.server.language import primary_subtag
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
+from voxserve.server.streaming.eagerness import Eagerness
 from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
 from voxserve.server.streaming.live import (
+    Chunk,
+    Finalize,
     InterimBudget,
     LiveStream,
     Outcome,
@@ -56,6 +59,12 @@ ENCODINGS = {
 DETECTORS = {
     recognizer_pb2.VOICE_ACTIVITY_DETECTOR_WEBRTC: Detector.WEBRTC,
     recognizer_pb2.VOICE_ACTIVITY_DETECTOR_SILERO: Detector.SILERO,
+}
+EAGERNESS = {
+    recognizer_pb2.ENDPOINT_EAGERNESS_UNSPECIFIED: Eagerness.BALANCED,
+    recognizer_pb2.ENDPOINT_EAGERNESS_LOW: Eagerness.LOW,
+    recognizer_pb2.ENDPOINT_EAGERNESS_BALANCED: Eagerness.BALANCED,
+    recognizer_pb2.ENDPOINT_EAGERNESS_HIGH: Eagerness.HIGH,
 }
 SPEECH_EVENTS = {
     SpeechStarted: recognizer_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
@@ -177,6 +186,7 @@ def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
         interim_results=streaming.interim_results,
         interim_interval_ms=_or(streaming, "interim_interval_ms", server.interim_interval_ms),
         single_utterance=streaming.single_utterance,
+        eagerness=eagerness_of(endpointing.eagerness),
         endpointing=dataclasses.replace(
             server_side,
             detector=detector_of(endpointing.detector, server_side.detector),
@@ -194,6 +204,16 @@ def stream_options(streaming: recognizer_pb2.StreamingRecognitionConfig,
 def _or(message: Any, name: str, default: int) -> int:
     """An optional field's value when set, else the default (explicit presence, docs/api.md)."""
     return int(getattr(message, name)) if message.HasField(name) else default
+
+
+def eagerness_of(eagerness: int) -> Eagerness:
+    try:
+        return EAGERNESS[eagerness]
+    except KeyError:
+        raise InvalidArgument(
+            f"endpointing.eagerness {eagerness} is unknown; use LOW, BALANCED or HIGH",
+            field="streaming_config.endpointing.eagerness",
+        ) from None
 
 
 def detector_of(detector: int, server_default: Detector) -> Detector:
@@ -231,12 +251,17 @@ async def first_config(
 
 async def audio_chunks(
     requests: AsyncIterator[recognizer_pb2.StreamingRecognizeRequest], max_bytes: int
-) -> AsyncIterator[bytes]:
-    """The audio of the messages after the config, each checked against the size limit."""
+) -> AsyncIterator[Chunk]:
+    """The audio of the messages after the config, each checked against the size limit, and
+    a Finalize for each finalize_utterance message."""
     async for request in requests:
-        if request.WhichOneof("streaming_request") == "streaming_config":
+        kind = request.WhichOneof("streaming_request")
+        if kind == "streaming_config":
             raise InvalidArgument("streaming_config may only be the first message of a stream",
                                   field="streaming_config")
+        if kind == "finalize_utterance":
+            yield Finalize()
+            continue
         audio = request.audio_content
         if len(audio) > max_bytes:
             raise LimitExceeded(
@@ -299,6 +324,9 @@ def streaming_result(result: StreamResult, resume: ResumePoint = ResumePoint()
         words=[_shifted(word, resume.offset_ms) for word in words_pb(result.words)],
         language_code=result.language,
         language_probability=result.language_probability,
+        committed_transcript=result.committed_text,
+        tentative_transcript=result.tentative_text,
+        latency_ms=ms(result.latency_s) if result.is_final else 0,
     )
 
 

@@ -27,7 +27,8 @@ from voxserve.server.streaming.vad import FrameClassifier
 START_VOICED_RATIO = 0.9
 # A forced cut looks for the quietest frame this far back (at most half the utterance).
 CUT_LOOKBACK_MS = 1000
-EndCause = Literal["silence", "max_utterance", "finish"]
+EndCause = Literal["silence", "max_utterance", "finish", "finalize"]
+
 
 @dataclass(frozen=True)
 class SpeechStarted:
@@ -58,11 +59,14 @@ class SpeechEnded:
 
 @dataclass(frozen=True)
 class OpenUtterance:
-    """The utterance still being heard: its index and the span of audio it holds so far."""
+    """The utterance still being heard: its index, the span of audio it holds so far, where
+    its speech last ended (the end of its last voiced frame) and the unvoiced time since."""
 
     utterance_index: int
     start_s: float
     end_s: float
+    speech_end_s: float
+    silence_s: float
 
 
 Event: TypeAlias = SpeechStarted | SpeechEnded
@@ -109,6 +113,7 @@ class _Utterance:
     start: int
     last_voiced_end: int
     silent_frames: int
+    silence_frames_needed: int
 
 
 class Endpointer:
@@ -148,13 +153,46 @@ class Endpointer:
         if self._open is None:
             return None
         return OpenUtterance(self._open.index, _seconds(self._open.start),
-                             _seconds(self._buffer.end))
+                             _seconds(self._buffer.end), _seconds(self._open.last_voiced_end),
+                             _seconds(self._open.silent_frames * self._frame))
 
-    def open_audio(self) -> np.ndarray:
-        """A copy of the open utterance's audio so far (empty between utterances)."""
+    def set_min_silence_ms(self, utterance_index: int, min_silence_ms: int) -> None:
+        """End the open utterance `utterance_index` after `min_silence_ms` of unvoiced frames
+        instead of the options' (a no-op once that utterance is closed), until a voiced frame
+        resets it. Takes effect at the next frame, so a silence already longer ends the
+        utterance at the next push."""
+        if self._open is not None and self._open.index == utterance_index:
+            self._open.silence_frames_needed = max(1, math.ceil(_samples(min_silence_ms)
+                                                                / self._frame))
+
+    def close_now(self) -> list[Event]:
+        """End the open utterance at once (the client's finalize), with the trailing padding
+        heard so far; nothing between utterances."""
+        if self._finished:
+            raise RuntimeError("close_now() after finish()")
+        if self._open is None:
+            return []
+        # Up to the last classified frame: the part-frame after it (under 30 ms) is classified
+        # with the audio that follows, so the next utterance may start in it.
+        end = min(self._open.last_voiced_end + self._pad, self._next_frame * self._frame,
+                  self._open.start + self._max)
+        return [self._close(end, "finalize")]
+
+    def open_audio(self, silence_kept_ms: int | None = None) -> np.ndarray:
+        """A copy of the open utterance's audio so far (empty between utterances); with
+        `silence_kept_ms`, only up to that much after its last voiced frame (whole frames), so
+        that the audio does not depend on how the stream was split into pushes."""
         if self._open is None:
             return np.zeros(0, dtype=np.float32)
-        return self._buffer.view(self._open.start, self._buffer.end).copy()
+        end = self._buffer.end
+        if silence_kept_ms is not None:
+            kept = math.ceil(_samples(silence_kept_ms) / self._frame) * self._frame
+            end = min(end, self._open.last_voiced_end + kept)
+        return self._buffer.view(self._open.start, end).copy()
+
+    def whole_frames_s(self, ms: int) -> float:
+        """`ms` rounded up to whole detector frames, in seconds."""
+        return _seconds(math.ceil(_samples(ms) / self._frame) * self._frame)
 
     def push(self, samples: np.ndarray) -> list[Event]:
         """Add the next float32 mono 16 kHz samples; returns the events they complete."""
@@ -204,9 +242,12 @@ class Endpointer:
         if voiced:
             self._open.last_voiced_end = frame_end
             self._open.silent_frames = 0
+            # A silence target set for the pause before (set_min_silence_ms) judged the text
+            # heard up to it; the next pause is judged anew.
+            self._open.silence_frames_needed = self._silence_frames
         else:
             self._open.silent_frames += 1
-        if self._open.silent_frames >= self._silence_frames:
+        if self._open.silent_frames >= self._open.silence_frames_needed:
             trailing = min(self._pad, self._open.silent_frames * self._frame)
             return [self._close(self._open.last_voiced_end + trailing, "silence")]
         if frame_end + self._frame - self._open.start > self._max:
@@ -216,7 +257,8 @@ class Endpointer:
     def _start(self, start: int, last_voiced_end: int, silent_frames: int, onset: int
                ) -> SpeechStarted:
         """Open an utterance whose audio starts at `start` and whose speech starts at `onset`."""
-        self._open = _Utterance(self._next_index, start, last_voiced_end, silent_frames)
+        self._open = _Utterance(self._next_index, start, last_voiced_end, silent_frames,
+                                self._silence_frames)
         self._next_index += 1
         self._window.clear()
         self._buffer.drop_before(start)

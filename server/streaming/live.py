@@ -6,6 +6,10 @@ request on the shared inference pool and yields what the client should hear. Rea
 while a decode runs, so a client sending faster than real time is processed, and the feed's
 bound pushes back on it (gRPC flow control) when decoding falls behind.
 
+Candidate finals (session.py) are decoded as soon as the reader hands them over, beside the
+decoder loop; the final that names one awaits it instead of decoding, and one overtaken by
+resumed speech is cancelled (or, already on a worker, its result dropped).
+
 How a stream ends:
 - half-close or a single utterance done: finals for all audio received are sent, then the call
   ends OK;
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -39,9 +44,12 @@ from voxserve.server.errors import (
     VoxserveError,
 )
 from voxserve.server.inference import InferencePool, Priority
+from voxserve.server.streaming.arrivals import ArrivalClock
+from voxserve.server.streaming.candidates import Candidates
 from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
 from voxserve.server.streaming.session import (
     Action,
+    CandidateRequest,
     DecodeRequest,
     EndOfSingleUtterance,
     FinalRequest,
@@ -58,6 +66,14 @@ FEED_CAPACITY = 8
 _BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
 
 Outcome: TypeAlias = SpeechStarted | SpeechEnded | EndOfSingleUtterance | StreamResult
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """The client's finalize message: end the open utterance now."""
+
+
+Chunk: TypeAlias = bytes | Finalize
 
 
 @dataclass(frozen=True)
@@ -182,7 +198,7 @@ class InterimBudget:
 class LiveStream:
     """One stream's reader task and decoder loop; `outcomes()` runs it to the end."""
 
-    def __init__(self, session: StreamSession, chunks: AsyncIterator[bytes], pool: InferencePool,
+    def __init__(self, session: StreamSession, chunks: AsyncIterator[Chunk], pool: InferencePool,
                  budget: InterimBudget, limits: StreamLimits, draining: asyncio.Event) -> None:
         self._session = session
         self._chunks = chunks
@@ -191,6 +207,8 @@ class LiveStream:
         self._limits = limits
         self._draining = draining
         self._feed = ActionFeed()
+        self._arrivals = ArrivalClock()
+        self._candidates = Candidates(self._decode_candidate)
         # Silero runs an ONNX model per 32 ms frame inside push(): that goes to the pool too, and
         # the lock keeps the session's event-loop-only calls from overlapping it.
         self._offload_push = session.options.endpointing.detector is Detector.SILERO
@@ -200,7 +218,7 @@ class LiveStream:
         self._bytes_per_s = width * options.channels * options.sample_rate_hz
         self._in_speech = False
         self._last_speech_s = 0.0  # stream audio time when speech was last heard
-        self._read_ahead: asyncio.Future[bytes | None] | None = None  # the pending chunk read
+        self._read_ahead: asyncio.Future[Chunk | None] | None = None  # the pending chunk read
         self._final_end_s = 0.0  # end of the last final result sent: the resume point
         self._next_utterance = 0  # index of the first utterance with no final yet
 
@@ -221,9 +239,10 @@ class LiveStream:
                 if outcome is not None:
                     yield outcome
         finally:
-            # Client cancellation lands here too: stop reading and waiting at once.
+            # Client cancellation lands here too: stop reading, waiting and speculating at once.
             reader.cancel()
             drain_wait.cancel()
+            self._candidates.cancel_all()
 
     async def _outcome(self, entry: _Entry) -> Outcome | None:
         action = entry.action
@@ -231,17 +250,33 @@ class LiveStream:
             return await self._interim(action)
         if not isinstance(action, FinalRequest):
             return action
-        started_s = time.perf_counter()
-        transcript = await self._pool.run_stoppable(
-            lambda stop: self._session.transcribe(action, stop))
-        metrics.observe_real_time_factor(
-            "recognition", time.perf_counter() - started_s, action.end_s - action.start_s)
+        transcript = await self._candidates.take(action)
+        if transcript is None:
+            action = dataclasses.replace(action, candidate=None)
+            started_s = time.perf_counter()
+            final = action
+            transcript = await self._pool.run_stoppable(
+                lambda stop: self._session.transcribe(final, stop))
+            metrics.observe_real_time_factor(
+                "recognition", time.perf_counter() - started_s, action.end_s - action.start_s)
         async with self._session_lock:
             result = self._session.result(action, transcript)
-        metrics.observe_final_latency(time.perf_counter() - entry.heard_s)
+        ready_s = time.perf_counter()
+        speech_ended_s = self._arrivals.when(action.speech_end_s)
+        metrics.observe_final_latency(ready_s - (speech_ended_s or entry.heard_s))
         self._final_end_s = max(self._final_end_s, result.end_s)
         self._next_utterance = max(self._next_utterance, result.utterance_index + 1)
-        return result
+        return dataclasses.replace(result, latency_s=max(0.0, ready_s - entry.heard_s))
+
+    async def _decode_candidate(self, request: CandidateRequest) -> Transcript:
+        started_s = time.perf_counter()
+        transcript = await self._pool.run_stoppable(
+            lambda stop: self._session.transcribe(request, stop))
+        metrics.observe_real_time_factor(
+            "recognition", time.perf_counter() - started_s, request.end_s - request.start_s)
+        async with self._session_lock:
+            self._session.candidate_decoded(request, transcript)
+        return transcript
 
     async def _interim(self, request: InterimRequest) -> StreamResult | None:
         """The interim's result; None when it is stale, heard no words, found no room in the
@@ -329,12 +364,18 @@ class LiveStream:
                 continue
             if chunk is None:
                 return
+            if isinstance(chunk, Finalize):
+                actions = await self._run_session(self._session.finalize)
+                await self._put(actions)
+                self._check_speech_idle(actions)
+                continue
             self._check_duration(len(chunk))
             actions = await self._run_session(self._session.push, chunk)
+            self._arrivals.mark(self._session.received_s, time.perf_counter())
             await self._put(actions)
             self._check_speech_idle(actions)
 
-    async def _next_chunk(self, wake: asyncio.Future[Any]) -> bytes | None:
+    async def _next_chunk(self, wake: asyncio.Future[Any]) -> Chunk | None:
         """The next audio chunk; None at half-close, _WOKEN once `wake` is done first (the
         drain began, or the hand-over time ran out)."""
         # A read outlives a wake-up: cancelling it would close the request stream for good.
@@ -385,7 +426,8 @@ class LiveStream:
                 " stream to go on"
             )
 
-    async def _run_session(self, step: Callable[..., list[Action]], *args: bytes) -> list[Action]:
+    async def _run_session(self, step: Callable[..., list[Action]], *args: bytes
+                           ) -> list[Action]:
         """session.push / session.finish: on the pool for Silero; inline for WebRTC, which costs
         about 1 ms per second of audio (measured), too little to be worth a thread hop."""
         if not self._offload_push:
@@ -396,6 +438,11 @@ class LiveStream:
     async def _put(self, actions: list[Action]) -> None:
         heard_s = time.perf_counter()
         for action in actions:
+            if isinstance(action, CandidateRequest):
+                self._candidates.start(action)
+                continue
+            if isinstance(action, FinalRequest):
+                self._candidates.settle(action)
             await self._feed.put(action, heard_s)
 
 

@@ -1,15 +1,22 @@
 """StreamSession: one live recognition stream, from raw audio chunks to decode requests.
 
-A pure state machine created by the RPC and dropped at its end: `push()` raw bytes and
-`finish()` at half-close return actions in order — speech events, and requests to decode an
-utterance (interim while it is open, final at its end). The caller runs `transcribe()` for each
-request on its thread pool and turns the transcript into a `StreamResult` with `result()`.
+A pure state machine created by the RPC and dropped at its end: `push()` raw bytes,
+`finalize()` at the client's finalize message and `finish()` at half-close return actions in
+order — speech events, and requests to decode an utterance (interim while it is open, final at
+its end). The caller runs `transcribe()` for each request on its thread pool and turns the
+transcript into a `StreamResult` with `result()`.
+
+Speculative finals: once the open utterance has been unvoiced for CANDIDATE_SILENCE_MS, a
+`CandidateRequest` asks to decode it as its final. The caller decodes it at once and reports
+the text with `candidate_decoded()`, which moves the endpoint by the stream's eagerness
+(eagerness.py). If the silence lasts to the endpoint, the `FinalRequest` names the candidate
+and its transcript is the final (the endpoint costs the larger of the wait and the decode, not
+their sum); if speech resumes, the candidate is stale and a later one or the final replaces it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -17,14 +24,15 @@ import numpy as np
 
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
 from voxserve.server.audio.decode import RAW_ENCODINGS, StreamDecoder, check_raw_format
+from voxserve.server.audio.resample import TARGET_RATE_HZ as SAMPLE_RATE_HZ
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument
 from voxserve.server.stop import StopSignal
+from voxserve.server.streaming.committed import CommittedWords, normalized
+from voxserve.server.streaming.eagerness import CANDIDATE_SILENCE_MS, Eagerness, silence_ms
 from voxserve.server.streaming.endpointer import Endpointer, SpeechEnded, SpeechStarted
 from voxserve.server.streaming.settings import INTERIM_INTERVAL_MS, Detector, EndpointingOptions
 from voxserve.server.streaming.vad import FrameClassifier, SileroModel, SileroVad, WebRtcVad
-
-_WORD_CHARS = re.compile(r"[^\w']+")
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class StreamOptions:
     interim_results: bool = False
     interim_interval_ms: int = INTERIM_INTERVAL_MS.default
     single_utterance: bool = False
+    eagerness: Eagerness = Eagerness.BALANCED
     endpointing: EndpointingOptions = field(default_factory=EndpointingOptions)
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
 
@@ -69,18 +78,35 @@ class InterimRequest:
 
 
 @dataclass(frozen=True, eq=False)
-class FinalRequest:
-    """Decode a finished utterance's audio, [start_s, end_s) of the stream."""
+class CandidateRequest:
+    """Decode the open utterance as its final, [start_s, end_s) of the stream, now that its
+    speech (which ended at `speech_end_s`) has paused; it is used if the pause ends it."""
 
     utterance_index: int
     audio: np.ndarray
     start_s: float
     end_s: float
+    speech_end_s: float
 
 
-DecodeRequest: TypeAlias = InterimRequest | FinalRequest
+@dataclass(frozen=True, eq=False)
+class FinalRequest:
+    """Decode a finished utterance's audio, [start_s, end_s) of the stream, whose speech ended
+    at `speech_end_s`; when `candidate` is set, it holds the same audio and its transcript
+    (decoded already, or under way) is the final's."""
+
+    utterance_index: int
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+    speech_end_s: float
+    candidate: CandidateRequest | None = None
+
+
+DecodeRequest: TypeAlias = InterimRequest | CandidateRequest | FinalRequest
 Action: TypeAlias = (
-    SpeechStarted | SpeechEnded | EndOfSingleUtterance | InterimRequest | FinalRequest
+    SpeechStarted | SpeechEnded | EndOfSingleUtterance | InterimRequest | CandidateRequest
+    | FinalRequest
 )
 
 
@@ -98,6 +124,13 @@ class StreamResult:
     confidence: float
     language: str
     language_probability: float = 1.0  # the detector's; 1.0 where the language was set
+    # Interims: the words no later interim revises, and the rest (committed.py); finals: all
+    # words committed, none tentative.
+    committed_text: str = ""
+    tentative_text: str = ""
+    # Finals: seconds from the endpoint decision (the server hearing the utterance's end, or
+    # the client's finalize) to this result being ready; 0 when a candidate was ready first.
+    latency_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.stability <= 1.0 or not 0.0 <= self.confidence <= 1.0:
@@ -136,7 +169,11 @@ class StreamSession:
             temperature_fallback=False,
         )
         self._latest_interim: InterimRequest | None = None
+        self._candidate: CandidateRequest | None = None
+        # The trailing silence a final decodes: what its candidate holds (or less padding).
+        self._kept_silence_ms = min(options.endpointing.speech_pad_ms, CANDIDATE_SILENCE_MS)
         self._interim_words: dict[int, tuple[str, ...]] = {}
+        self._committed: dict[int, CommittedWords] = {}
         self._finished = False
         self._done = False
 
@@ -157,7 +194,16 @@ class StreamSession:
         if self._done:
             return []
         actions = self._actions(self._endpointer.push(self._decoder.push(chunk)))
-        return actions + self._interim()
+        return actions + self._speculate() + self._interim()
+
+    def finalize(self) -> list[Action]:
+        """The client's finalize message: end the open utterance now (nothing if none is open).
+        Audio still inside the decoder's resampler (a few ms) goes to the next utterance."""
+        if self._finished:
+            raise RuntimeError("finalize() after finish()")
+        if self._done:
+            return []
+        return self._actions(self._endpointer.close_now())
 
     def finish(self) -> list[Action]:
         """Half-close: flush the resampler and close the open utterance with a final request."""
@@ -181,26 +227,44 @@ class StreamSession:
         return self._recognizer.transcribe(request.audio, self.options.transcribe, stop)
 
     def is_current(self, request: DecodeRequest) -> bool:
-        """False for an interim request overtaken by a newer one or by its utterance's end:
-        decoding it would only delay fresher results."""
+        """False for an interim request overtaken by a newer one or by its utterance's end, and
+        for a candidate overtaken by resumed speech or its utterance's end: decoding it would
+        only delay fresher results."""
+        if isinstance(request, CandidateRequest):
+            return request is self._candidate
         return isinstance(request, FinalRequest) or request is self._latest_interim
+
+    def candidate_decoded(self, request: CandidateRequest, transcript: Transcript) -> None:
+        """A candidate's text moves its utterance's endpoint (eagerness.py), while it is still
+        the open utterance's current candidate."""
+        if request is self._candidate:
+            self._endpointer.set_min_silence_ms(request.utterance_index, silence_ms(
+                transcript.text, self.options.eagerness,
+                self.options.endpointing.min_silence_ms))
 
     def result(self, request: DecodeRequest, transcript: Transcript) -> StreamResult:
         """The result to send for a decoded request: stream offsets, stability, confidence."""
-        is_final = isinstance(request, FinalRequest)
-        words = _normalized_words(transcript.text)
+        is_final = not isinstance(request, InterimRequest)
         confidence = transcript.confidence
+        text = transcript.text.strip()
         if is_final:
             self._interim_words.pop(request.utterance_index, None)
-            stability = 1.0
+            self._committed.pop(request.utterance_index, None)
+            stability, committed, tentative = 1.0, text, ""
+        elif not text:  # never sent, so it neither commits nor counts as a hypothesis
+            stability, committed, tentative = 0.0, "", ""
         else:
+            interim = self._committed.setdefault(request.utterance_index,
+                                                 CommittedWords()).push(text)
+            text, committed = interim.text, " ".join(interim.committed)
+            tentative = " ".join(interim.tentative)
+            words = tuple(w for w in (normalized(w) for w in text.split()) if w)
             previous = self._interim_words.get(request.utterance_index)
             stability = _stability(previous, words, confidence)
-            if words:  # an interim without words is never sent, so it is no "previous" one
-                self._interim_words[request.utterance_index] = words
+            self._interim_words[request.utterance_index] = words
         timed = is_final and self.options.transcribe.word_timestamps
         return StreamResult(
-            text=transcript.text,
+            text=text,
             is_final=is_final,
             stability=stability,
             utterance_index=request.utterance_index,
@@ -209,6 +273,8 @@ class StreamSession:
             words=_shifted_words(transcript, request.start_s) if timed else (),
             confidence=confidence,
             language=transcript.language,
+            committed_text=committed,
+            tentative_text=tentative,
             language_probability=transcript.language_probability,
         )
 
@@ -218,19 +284,70 @@ class StreamSession:
             actions.append(event)
             if isinstance(event, SpeechEnded):
                 event.audio.flags.writeable = False  # shared with the decoding thread
-                actions.append(FinalRequest(event.utterance_index, event.audio, event.start_s,
-                                            event.end_s))
+                actions.append(self._final(event))
                 self._latest_interim = None
+                self._candidate = None
                 if self.options.single_utterance:
                     actions.append(EndOfSingleUtterance(event.utterance_index, event.offset_s))
                     self._done = True
                     break
         return actions
 
+    def _final(self, event: SpeechEnded) -> FinalRequest:
+        """The final request of an ended utterance: its current candidate's audio when that
+        holds all of its speech, else the same span cut from the utterance's audio (up to
+        CANDIDATE_SILENCE_MS after the speech, in whole frames, or speech_pad_ms if shorter).
+        Either way a final decodes the same audio however the stream was split into messages
+        and however fast it came."""
+        candidate = self._candidate_for(event)
+        if candidate is not None:
+            return FinalRequest(event.utterance_index, candidate.audio, candidate.start_s,
+                                candidate.end_s, event.speech_end_s, candidate)
+        audio, end_s = event.audio, event.end_s
+        if event.cause != "max_utterance":
+            kept_end_s = event.speech_end_s + self._endpointer.whole_frames_s(
+                self._kept_silence_ms)
+            if kept_end_s < end_s:
+                audio = audio[: round((kept_end_s - event.start_s) * SAMPLE_RATE_HZ)]
+                end_s = event.start_s + len(audio) / SAMPLE_RATE_HZ
+        return FinalRequest(event.utterance_index, audio, event.start_s, end_s,
+                            event.speech_end_s)
+
+    def _candidate_for(self, event: SpeechEnded) -> CandidateRequest | None:
+        """The current candidate when it holds all of the ended utterance's speech: no voiced
+        frame since it was taken, and not a forced cut (whose audio ends before the speech)."""
+        candidate = self._candidate
+        if (candidate is None or candidate.utterance_index != event.utterance_index
+                or event.cause == "max_utterance"
+                or abs(candidate.speech_end_s - event.speech_end_s) > 1e-9):
+            return None
+        return candidate
+
+    def _speculate(self) -> list[Action]:
+        """A candidate request once the open utterance's speech has paused long enough, one per
+        pause (speech resuming and pausing again makes a new one)."""
+        heard = self._endpointer.open_utterance
+        if heard is None or self._done or heard.silence_s < CANDIDATE_SILENCE_MS / 1000 - 1e-9:
+            return []
+        current = self._candidate
+        if (current is not None and current.utterance_index == heard.utterance_index
+                and current.speech_end_s == heard.speech_end_s):
+            return []
+        audio = self._endpointer.open_audio(self._kept_silence_ms)
+        audio.flags.writeable = False
+        self._candidate = CandidateRequest(heard.utterance_index, audio, heard.start_s,
+                                           heard.start_s + len(audio) / SAMPLE_RATE_HZ,
+                                           heard.speech_end_s)
+        return [self._candidate]
+
     def _interim(self) -> list[Action]:
         heard = self._endpointer.open_utterance
         if not self.options.interim_results or heard is None or self._done:
             return []
+        candidate = self._candidate
+        if (candidate is not None and candidate.utterance_index == heard.utterance_index
+                and candidate.speech_end_s == heard.speech_end_s):
+            return []  # paused: the candidate decodes the same speech, for the final
         latest = self._latest_interim
         since_s = latest.end_s if latest is not None else heard.start_s
         if heard.end_s - since_s < self.options.interim_interval_ms / 1000:
@@ -240,12 +357,6 @@ class StreamSession:
         self._latest_interim = InterimRequest(heard.utterance_index, audio, heard.start_s,
                                               heard.end_s)
         return [self._latest_interim]
-
-
-def _normalized_words(text: str) -> tuple[str, ...]:
-    """Words compared for stability: lower case, punctuation dropped."""
-    words = (_WORD_CHARS.sub("", word.lower()) for word in text.split())
-    return tuple(word for word in words if word)
 
 
 def _stability(previous: tuple[str, ...] | None, current: tuple[str, ...],

@@ -14,6 +14,13 @@ class VoiceActivityDetector(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VOICE_ACTIVITY_DETECTOR_WEBRTC: _ClassVar[VoiceActivityDetector]
     VOICE_ACTIVITY_DETECTOR_SILERO: _ClassVar[VoiceActivityDetector]
 
+class EndpointEagerness(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENDPOINT_EAGERNESS_UNSPECIFIED: _ClassVar[EndpointEagerness]
+    ENDPOINT_EAGERNESS_LOW: _ClassVar[EndpointEagerness]
+    ENDPOINT_EAGERNESS_BALANCED: _ClassVar[EndpointEagerness]
+    ENDPOINT_EAGERNESS_HIGH: _ClassVar[EndpointEagerness]
+
 class SpeechEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SPEECH_EVENT_TYPE_UNSPECIFIED: _ClassVar[SpeechEventType]
@@ -23,6 +30,10 @@ class SpeechEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 VOICE_ACTIVITY_DETECTOR_UNSPECIFIED: VoiceActivityDetector
 VOICE_ACTIVITY_DETECTOR_WEBRTC: VoiceActivityDetector
 VOICE_ACTIVITY_DETECTOR_SILERO: VoiceActivityDetector
+ENDPOINT_EAGERNESS_UNSPECIFIED: EndpointEagerness
+ENDPOINT_EAGERNESS_LOW: EndpointEagerness
+ENDPOINT_EAGERNESS_BALANCED: EndpointEagerness
+ENDPOINT_EAGERNESS_HIGH: EndpointEagerness
 SPEECH_EVENT_TYPE_UNSPECIFIED: SpeechEventType
 SPEECH_EVENT_TYPE_END_OF_SINGLE_UTTERANCE: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_STARTED: SpeechEventType
@@ -103,20 +114,22 @@ class WordInfo(_message.Message):
     def __init__(self, word: _Optional[str] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class EndpointingConfig(_message.Message):
-    __slots__ = ("detector", "vad_aggressiveness", "min_silence_ms", "speech_pad_ms", "max_utterance_ms", "min_speech_ms")
+    __slots__ = ("detector", "vad_aggressiveness", "min_silence_ms", "speech_pad_ms", "max_utterance_ms", "min_speech_ms", "eagerness")
     DETECTOR_FIELD_NUMBER: _ClassVar[int]
     VAD_AGGRESSIVENESS_FIELD_NUMBER: _ClassVar[int]
     MIN_SILENCE_MS_FIELD_NUMBER: _ClassVar[int]
     SPEECH_PAD_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_UTTERANCE_MS_FIELD_NUMBER: _ClassVar[int]
     MIN_SPEECH_MS_FIELD_NUMBER: _ClassVar[int]
+    EAGERNESS_FIELD_NUMBER: _ClassVar[int]
     detector: VoiceActivityDetector
     vad_aggressiveness: int
     min_silence_ms: int
     speech_pad_ms: int
     max_utterance_ms: int
     min_speech_ms: int
-    def __init__(self, detector: _Optional[_Union[VoiceActivityDetector, str]] = ..., vad_aggressiveness: _Optional[int] = ..., min_silence_ms: _Optional[int] = ..., speech_pad_ms: _Optional[int] = ..., max_utterance_ms: _Optional[int] = ..., min_speech_ms: _Optional[int] = ...) -> None: ...
+    eagerness: EndpointEagerness
+    def __init__(self, detector: _Optional[_Union[VoiceActivityDetector, str]] = ..., vad_aggressiveness: _Optional[int] = ..., min_silence_ms: _Optional[int] = ..., speech_pad_ms: _Optional[int] = ..., max_utterance_ms: _Optional[int] = ..., min_speech_ms: _Optional[int] = ..., eagerness: _Optional[_Union[EndpointEagerness, str]] = ...) -> None: ...
 
 class StreamingRecognitionConfig(_message.Message):
     __slots__ = ("config", "interim_results", "single_utterance", "endpointing", "interim_interval_ms", "resume_offset_ms", "resume_utterance_index")
@@ -136,13 +149,19 @@ class StreamingRecognitionConfig(_message.Message):
     resume_utterance_index: int
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., interim_results: _Optional[bool] = ..., single_utterance: _Optional[bool] = ..., endpointing: _Optional[_Union[EndpointingConfig, _Mapping]] = ..., interim_interval_ms: _Optional[int] = ..., resume_offset_ms: _Optional[int] = ..., resume_utterance_index: _Optional[int] = ...) -> None: ...
 
+class FinalizeUtterance(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class StreamingRecognizeRequest(_message.Message):
-    __slots__ = ("streaming_config", "audio_content")
+    __slots__ = ("streaming_config", "audio_content", "finalize_utterance")
     STREAMING_CONFIG_FIELD_NUMBER: _ClassVar[int]
     AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    FINALIZE_UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     streaming_config: StreamingRecognitionConfig
     audio_content: bytes
-    def __init__(self, streaming_config: _Optional[_Union[StreamingRecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
+    finalize_utterance: FinalizeUtterance
+    def __init__(self, streaming_config: _Optional[_Union[StreamingRecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ..., finalize_utterance: _Optional[_Union[FinalizeUtterance, _Mapping]] = ...) -> None: ...
 
 class SpeechEvent(_message.Message):
     __slots__ = ("type", "offset_ms", "utterance_index")
@@ -155,7 +174,7 @@ class SpeechEvent(_message.Message):
     def __init__(self, type: _Optional[_Union[SpeechEventType, str]] = ..., offset_ms: _Optional[int] = ..., utterance_index: _Optional[int] = ...) -> None: ...
 
 class StreamingRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code", "language_probability")
+    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_offset_ms", "end_offset_ms", "confidence", "words", "language_code", "language_probability", "committed_transcript", "tentative_transcript", "latency_ms")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     IS_FINAL_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +185,9 @@ class StreamingRecognitionResult(_message.Message):
     WORDS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    TENTATIVE_TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     transcript: str
     is_final: bool
     stability: float
@@ -176,7 +198,10 @@ class StreamingRecognitionResult(_message.Message):
     words: _containers.RepeatedCompositeFieldContainer[WordInfo]
     language_code: str
     language_probability: float
-    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ..., language_probability: _Optional[float] = ...) -> None: ...
+    committed_transcript: str
+    tentative_transcript: str
+    latency_ms: int
+    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_offset_ms: _Optional[int] = ..., end_offset_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., words: _Optional[_Iterable[_Union[WordInfo, _Mapping]]] = ..., language_code: _Optional[str] = ..., language_probability: _Optional[float] = ..., committed_transcript: _Optional[str] = ..., tentative_transcript: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
 
 class StreamingRecognizeResponse(_message.Message):
     __slots__ = ("result", "speech_event")

@@ -89,10 +89,10 @@ class StreamingSynthesizeResponse(_message.Message):
 
 class StreamingSynthesizeTextRequest(_message.Message):
     __slots__ = ("config", "text", "flush", "clear")
-    class Flush(_message.Message):
+    class TextFlush(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
-    class Clear(_message.Message):
+    class TextClear(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
     CONFIG_FIELD_NUMBER: _ClassVar[int]
@@ -101,9 +101,9 @@ class StreamingSynthesizeTextRequest(_message.Message):
     CLEAR_FIELD_NUMBER: _ClassVar[int]
     config: SynthesisConfig
     text: str
-    flush: StreamingSynthesizeTextRequest.Flush
-    clear: StreamingSynthesizeTextRequest.Clear
-    def __init__(self, config: _Optional[_Union[SynthesisConfig, _Mapping]] = ..., text: _Optional[str] = ..., flush: _Optional[_Union[StreamingSynthesizeTextRequest.Flush, _Mapping]] = ..., clear: _Optional[_Union[StreamingSynthesizeTextRequest.Clear, _Mapping]] = ...) -> None: ...
+    flush: StreamingSynthesizeTextRequest.TextFlush
+    clear: StreamingSynthesizeTextRequest.TextClear
+    def __init__(self, config: _Optional[_Union[SynthesisConfig, _Mapping]] = ..., text: _Optional[str] = ..., flush: _Optional[_Union[StreamingSynthesizeTextRequest.TextFlush, _Mapping]] = ..., clear: _Optional[_Union[StreamingSynthesizeTextRequest.TextClear, _Mapping]] = ...) -> None: ...
 
 class WordTiming(_message.Message):
     __slots__ = ("word", "start_offset_ms", "end_offset_ms")

@@ -194,17 +194,19 @@ class PiperVoice:
         if self._run_options is not None:
             release_freed_memory()
 
-    def _encode(self, ids: list[int], options: SynthesisOptions) -> Latent:
+    def _encode(self, ids: list[int], options: SynthesisOptions, streamed: bool = False
+                ) -> Latent:
         """The encoder run, its noise drawn from the seed and the ids (identical requests give
         identical audio, whatever else the stream holds) or, unseeded, from fresh entropy."""
         assert self._split is not None
         rng = np.random.default_rng(None if options.seed is None else [options.seed, *ids])
         speaker = self._speaker(options) if self._has_sid else None
-        return self._split.encode(ids, self._scales(options), speaker, rng)
+        return self._split.encode(ids, self._scales(options), speaker, rng, streamed)
 
-    def _decode(self, latent: Latent, start: int, end: int) -> np.ndarray:
+    def _decode(self, latent: Latent, start: int, end: int, streamed: bool = False
+                ) -> np.ndarray:
         assert self._split is not None
-        return self._split.decode(latent, start, end)
+        return self._split.decode(latent, start, end, streamed)
 
     def _speaker(self, options: SynthesisOptions) -> int:
         speaker = options.speaker_id
@@ -223,7 +225,7 @@ class PiperVoice:
         if not self._ids.speakable(phonemes):
             return None
         ids, positions = self._ids.ids_with_positions(phonemes)
-        latent = self._encode(ids, options)
+        latent = self._encode(ids, options, streamed=True)
         texts = [ClauseText(text[c.start : c.end], len(part))
                  for c, part in zip(clauses, per_clause, strict=True)]
         words = tuple(
@@ -240,7 +242,7 @@ class PiperVoice:
         """Window `index` of a planned unit as float32 in [-1, 1]; the last one ends with the
         unit's silence."""
         start, end = plan.windows[index]
-        audio = self._decode(plan.latent, start, end)
+        audio = self._decode(plan.latent, start, end, streamed=True)
         audio = _normalise(audio) if plan.gain is None else np.clip(audio * plan.gain, -1, 1)
         if index == len(plan.windows) - 1 and plan.silence_samples:
             audio = np.concatenate([audio, np.zeros(plan.silence_samples, dtype=np.float32)])

@@ -30,7 +30,7 @@ HELP = {
     "the workers, at least 1)",
     "inter_op_threads": "ONNX Runtime threads across operators",
     "voice_memory_arena": "keep each voice's ONNX Runtime memory arena between runs instead of "
-    "shrinking it after runs over about 2 s of speech: 5-15 %% less synthesis CPU, but the "
+    "shrinking it after each sentence: 10-20 %% less synthesis CPU, but the "
     "server keeps the memory of its longest sentences for good",
     "inference_workers": "threads running model calls concurrently (0: one per usable core, "
     "2 to 8; usable: the affinity mask capped by the cgroup CPU quota)",

@@ -26,7 +26,7 @@ class RuntimeOptions:
     intra_op_threads: int = 0
     inter_op_threads: int = 1
     # Voices keep their ONNX Runtime CPU arena's memory between runs instead of shrinking it
-    # after each (see shrinking_run_options): about 15 % less CPU per sentence, but the process
+    # after each (see shrinking_run_options): 10-20 % less CPU per sentence, but the process
     # keeps the memory of the longest sentences ever run.
     voice_memory_arena: bool = False
 
@@ -78,7 +78,7 @@ def create_session(path: Path, options: RuntimeOptions, spinning: bool = True
 
     Sessions use ORT's CPU memory arena, which keeps the largest run's memory for good: models
     whose inputs vary without bound in size (a voice's sentences) run with
-    shrinking_run_options so that it does not. (Without the arena, measured on a voice: 25-70 %
+    shrinking_run_options so that it does not. (Without the arena, measured on a voice: 45-70 %
     more CPU per sentence.)
     `spinning=False` stops the session's intra-op threads from busy-waiting after each run: for
     graphs run in alternation (a voice's encoder and decoder), each pool would otherwise spin

@@ -21,9 +21,11 @@ MIB = 1024 * 1024
 # 1,300 bytes of prose are 80-90 s of speech.
 TEXT = " ".join(sentences() * 3)[:1300]
 CALLS = 4
-# Measured on the shared 2-core machine (test server: 2 inference workers): this test, peak
-# +158 MiB and +25 MiB afterwards; four 4 KB pages (mu-law, 8 kHz), peak +302 MiB, +20 MiB after.
-# Before (whole ORT CPU arena kept): four pages grew the server by 457 MiB, never returned.
+# Measured on the shared 2-core machine (test server: 2 inference workers), voices with ORT's CPU
+# arena shrunk after each sentence: this test, peak +247 to +311 MiB, +11 to +37 MiB afterwards.
+# Without an arena (issue 12): peak +158 MiB, +25 MiB after; four 4 KB pages (mu-law, 8 kHz),
+# peak +302 MiB, +20 MiB after. Whole arena kept: four pages grew the server by 457 MiB, never
+# returned.
 PEAK_GROWTH_BOUND_BYTES = 400 * MIB
 LEFT_AFTER_BOUND_BYTES = 64 * MIB
 

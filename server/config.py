@@ -37,7 +37,7 @@ class ServerConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 1
     inference_workers: int = 0
-    voice_memory_arena: bool = False  # faster synthesis; memory of the longest sentence kept
+    voice_memory_arena: bool = False  # arena kept between runs: faster, memory kept
     grace_s: float = 30.0
     # Limits: requests past these are refused with a message naming the limit.
     max_audio_bytes: int = 32 * MIB  # one Recognize request's audio

@@ -9,9 +9,13 @@ PORT ?= 50051
 BUF := npx --yes @bufbuild/buf@1.75.0
 # Debian packages the tests and the client use: espeak-ng makes test speech, nginx load-balances,
 # PortAudio backs the microphone client, sox checks audio, the C++ toolchain and gRPC builds
-# the C++ example clients (Node.js and npm come with the machine).
+# the C++ example clients (Node.js and npm come with the machine); asterisk's prompts are real
+# speech with known texts (English for the accuracy tests and bench, Spanish and French too).
 SYSTEM_PACKAGES := espeak-ng nginx libportaudio2 sox cmake g++ libgrpc++-dev libprotobuf-dev \
-	protobuf-compiler protobuf-compiler-grpc
+	protobuf-compiler protobuf-compiler-grpc \
+	asterisk-core-sounds-en-wav asterisk-core-sounds-en \
+	asterisk-core-sounds-es-wav asterisk-core-sounds-es \
+	asterisk-core-sounds-fr-wav asterisk-core-sounds-fr
 
 .PHONY: serve test venv models system-deps protos lint clean bench
 

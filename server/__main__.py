@@ -23,14 +23,15 @@ HELP = {
     "default_recognizer": "recognizer used when a request names no model and no language it "
     "lacks (default: the first English-only one by name, else the first by name)",
     "default_voice": "voice used when a request names none (default: first by name)",
-    "model_variant": "graphs to run where a model was exported with them, e.g. int8 "
-    "(default: float32)",
+    "model_variant": "graphs to run where a model was exported with them: float32 or int8 "
+    "(default: int8 on CPU, float32 on CUDA)",
     "device": "auto (CUDA when a GPU is usable, else CPU), cpu or cuda",
     "intra_op_threads": "ONNX Runtime threads inside one operator (0: usable cores divided by "
     "the workers, at least 1)",
     "inter_op_threads": "ONNX Runtime threads across operators",
-    "voice_memory_arena": "run voices with ONNX Runtime's CPU memory arena: about a quarter less "
-    "CPU per sentence, but the server keeps the memory of its longest sentences for good",
+    "voice_memory_arena": "keep each voice's ONNX Runtime memory arena between runs instead of "
+    "shrinking it after each sentence: 10-20 %% less synthesis CPU, but the "
+    "server keeps the memory of its longest sentences for good",
     "inference_workers": "threads running model calls concurrently (0: one per usable core, "
     "2 to 8; usable: the affinity mask capped by the cgroup CPU quota)",
     "grace_s": "seconds open calls get to finish after SIGTERM/SIGINT",

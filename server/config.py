@@ -29,13 +29,15 @@ class ServerConfig:
     models_dir: Path = Path("models")
     default_recognizer: str = ""  # "" = first single-language recognizer by name, else first
     default_voice: str = ""  # "" = first voice by name
-    model_variant: str = ""  # "" = each model's float32 graphs; "int8" where a model has it
+    # graphs to run where a model was exported with them: "float32", "int8"; "" = the device's
+    # default (int8 on CPU, float32 on CUDA; float32 where a model has no such variant)
+    model_variant: str = ""
     device: Device = "auto"
     # 0: sized from the cores this process may use (cores.py); a set value wins.
     intra_op_threads: int = 0
     inter_op_threads: int = 1
     inference_workers: int = 0
-    voice_memory_arena: bool = False  # faster synthesis; memory of the longest sentence kept
+    voice_memory_arena: bool = False  # arena kept between runs: faster, memory kept
     grace_s: float = 30.0
     # Limits: requests past these are refused with a message naming the limit.
     max_audio_bytes: int = 32 * MIB  # one Recognize request's audio

@@ -1,4 +1,4 @@
-"""Greedy decoding rules: suppression, Whisper's timestamp grammar, loop guards, segment cuts."""
+"""Greedy decoding rules: suppression, Whisper's timestamp grammar, token budget, segment cuts."""
 
 import numpy as np
 import pytest
@@ -10,10 +10,10 @@ from voxserve.server.asr.decoding import (
     LogitRules,
     WindowRequest,
     compression_ratio,
+    has_repeated_words,
     log_softmax,
     logsumexp,
     max_tokens_for,
-    repeated_block,
 )
 from voxserve.server.asr.segments import split_window
 from voxserve.server.errors import ModelLoadError
@@ -106,10 +106,9 @@ def test_without_timestamps_masks_all_timestamps() -> None:
     assert allowed(rules, [7]) == set(range(EOT + 1)) - {3} | {NO_TS}
 
 
-def greedy(logit_rows: list[np.ndarray], max_tokens: int = 224,
-           sentence_ends: frozenset[int] = frozenset()) -> GreedyDecoder:
+def greedy(logit_rows: list[np.ndarray], max_tokens: int = 224) -> GreedyDecoder:
     decoder = GreedyDecoder(LogitRules(toy_config(), request(without_timestamps=True)), EOT,
-                            max_tokens, temperature=0.0, seed=0, sentence_ends=sentence_ends)
+                            max_tokens, temperature=0.0, seed=0)
     for row in logit_rows:
         if decoder.push(row) is None:
             break
@@ -134,43 +133,20 @@ def test_greedy_picks_argmax_and_sums_logprobs() -> None:
     assert decoder.sum_logprob == pytest.approx(FIRST_LOGPROB + 2 * LATER_LOGPROB, rel=1e-6)
 
 
-def test_repeated_phrase_is_cut_to_one_copy() -> None:
+def test_repeated_text_is_kept() -> None:
+    # people repeat themselves: "A B C D. A B C D." said twice is decoded twice; a decoding loop
+    # is the caller's to judge (compression ratio, log probability: temperature fallback)
     phrase = [7, 8, 9, 10]
-    decoder = greedy([one_hot(t) for t in [1, 2] + phrase * 5])
-    assert decoder.looped
-    assert decoder.tokens == [1, 2] + phrase
-    # the dropped repeats no longer count in the score
-    assert decoder.sum_logprob == pytest.approx(FIRST_LOGPROB + 5 * LATER_LOGPROB, rel=1e-6)
-
-
-def test_loop_entered_mid_sentence_is_cut_at_the_sentence_end() -> None:
-    # "the A B C D E. The A B C D E. The": the repeating block is "A B C D E. The"
-    the, cap_the, full_stop = 1, 2, 9
-    sentence = [11, 12, 13, 14, 15, full_stop]
-    rows = [one_hot(t) for t in [the, *sentence, cap_the, *sentence, cap_the]]
-    decoder = greedy(rows, sentence_ends=frozenset({full_stop}))
-    assert decoder.looped
-    assert decoder.tokens == [the, *sentence]
+    decoder = greedy([one_hot(t) for t in [1, 2] + phrase * 5 + [EOT]])
+    assert not decoder.looped
+    assert decoder.tokens == [1, 2] + phrase * 5
+    assert decoder.sum_logprob == pytest.approx(FIRST_LOGPROB + 22 * LATER_LOGPROB, rel=1e-6)
 
 
 def test_token_budget_stops_decoding() -> None:
     decoder = greedy([one_hot(t) for t in [1, 2, 4, 6, 7, 8, 9]], max_tokens=4)
     assert decoder.tokens == [1, 2, 4, 6]
     assert decoder.looped
-
-
-def test_repeated_block() -> None:
-    assert repeated_block([1, 2, 3]) is None
-    assert repeated_block([9] + [4] * 11) is None  # a single token must repeat 12 times
-    assert repeated_block([9] + [4] * 12) == (2, 1)
-    assert repeated_block([9, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2]) == (3, 2)
-    assert repeated_block([5, 6, 7, 5, 6, 7, 5, 6, 7, 5, 6, 7]) == (3, 3)
-    assert repeated_block([5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8]) == (4, 4)
-    assert repeated_block([5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7]) is None
-    # a sentence of six or more tokens said twice in a row is a loop
-    sentence = [11, 12, 13, 14, 15, 16]
-    assert repeated_block([1] + sentence * 2) == (7, 6)
-    assert repeated_block([1] + sentence[1:] * 2) is None
 
 
 def test_token_budget_grows_with_audio_length() -> None:
@@ -184,6 +160,18 @@ def test_compression_ratio_flags_repetition() -> None:
     assert compression_ratio("") == 0.0
     assert compression_ratio("Thank you. " * 20) > 2.4
     assert compression_ratio("The quick brown fox jumps over the lazy dog.") < 2.4
+
+
+def test_repeated_words_are_found_at_any_length() -> None:
+    # a short window's result with any of these is decoded again on the full 30 s window
+    assert has_repeated_words("Agent, agent.")
+    assert has_repeated_words("Comedian Mail. Mailbox. Mailbox.")
+    sentence = "He began a confused complaint against the wizard, who had vanished behind the " \
+        "curtain on the left."
+    assert has_repeated_words(f"{sentence} {sentence}")
+    assert not has_repeated_words(sentence)
+    assert not has_repeated_words("Press 1 to record, press 2 to listen.")
+    assert not has_repeated_words("")
 
 
 def test_bad_manifest_is_a_load_error() -> None:
@@ -234,18 +222,17 @@ def test_split_window_without_pairs_is_one_segment() -> None:
     assert [(s.start_s, s.end_s) for s in split.segments] == [(0.0, 1.5)]
 
 
-def test_split_window_close_tail_keeps_the_cut_segment_and_consumes_the_window() -> None:
-    # a loop cut left an unfinished segment: it ends at the window's end
-    split = split_window([TS, 7, TS + 50, TS + 50, 8, 9], TS, seek=100, segment_frames=271,
-                         close_tail=True)
+def test_split_window_resumes_after_the_last_complete_segment() -> None:
+    # the last window of the audio, stopped inside a segment (its token budget, a loop): the
+    # unfinished segment is dropped and decoding resumes at its start, never at the window's end
+    split = split_window([TS, 7, TS + 50, TS + 50, 8, 9], TS, seek=100, segment_frames=271)
     assert [(s.start_s, s.end_s, s.tokens) for s in split.segments] == [
-        (1.0, 2.0, [TS, 7, TS + 50]), (2.0, 3.71, [TS + 50, 8, 9])]
-    assert split.next_seek == 371
-    # a cut right after a closed pair: nothing unfinished, the window is still consumed
-    split = split_window([TS, 7, TS + 100, TS + 100], TS, seek=0, segment_frames=271,
-                         close_tail=True)
+        (1.0, 2.0, [TS, 7, TS + 50])]
+    assert split.next_seek == 200
+    # a window that ends on a closed pair resumes at that pair's end
+    split = split_window([TS, 7, TS + 100, TS + 100], TS, seek=0, segment_frames=271)
     assert [(s.start_s, s.end_s) for s in split.segments] == [(0.0, 2.0)]
-    assert split.next_seek == 271
+    assert split.next_seek == 200
 
 
 def test_logsumexp_matches_the_log_softmax_normalizer() -> None:

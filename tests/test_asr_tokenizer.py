@@ -69,9 +69,3 @@ def test_unreadable_file_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="tokenizer.json"):
         WhisperTokenizer.from_file(bad, EOT)
 
-
-def test_sentence_end_tokens(tokenizer: WhisperTokenizer) -> None:
-    assert 13 in tokenizer.sentence_end_ids  # "."
-    assert 0 in tokenizer.sentence_end_ids  # "!"
-    assert 11 not in tokenizer.sentence_end_ids  # ","
-    assert 18435 not in tokenizer.sentence_end_ids  # " Hello"

@@ -1,4 +1,4 @@
-"""decode_recording: WAV/FLAC/raw audio -> float32 mono 16 kHz, and the errors clients see."""
+"""decode_recording: recordings and raw audio -> float32 mono 16 kHz, and the errors clients see."""
 
 from __future__ import annotations
 
@@ -139,7 +139,10 @@ def test_sniff_names_containers() -> None:
         (b"", "wav", 0, 0, "audio is empty"),
         (b"", "linear16", 16000, 1, "audio is empty"),
         (b"\x01\x02" * 50, "unspecified", 0, 0,
-         "UNSPECIFIED encoding must be a WAV or FLAC file, not raw or unrecognised data"),
+         "UNSPECIFIED encoding must be a recording in a known format .* not raw or unrecognised"
+         " data \\(starting 01 02 01 02"),
+        (b"%PDF-1.4 " * 20, "unspecified", 0, 0, "known format .* not a PDF document"),
+        (b"OggS" + b"\x00" * 60, "unspecified", 0, 0, "Ogg audio is truncated or corrupt"),
         (b"\x00" * 101, "linear16", 16000, 1, "even byte count, not 101 bytes"),
         (b"\x00" * 102, "linear16", 16000, 2,
          "102 bytes is not a whole number of 2-channel frames"),
@@ -167,8 +170,8 @@ def test_declared_encoding_that_does_not_match_the_bytes() -> None:
         decode_recording(flac, "wav", 0, 0)
     with pytest.raises(InvalidAudio, match=r"LINEAR16 \(raw samples\) but the audio is WAV data"):
         decode_recording(wav, "linear16", 16000, 1)
-    with pytest.raises(InvalidAudio, match="WAV or FLAC file, not Ogg data"):
-        decode_recording(_file(_tone(16000, 0.1), 16000, "OGG", "VORBIS"), "unspecified", 0, 0)
+    with pytest.raises(InvalidAudio, match="encoding is WAV but the audio is Ogg data"):
+        decode_recording(_file(_tone(16000, 0.1), 16000, "OGG", "VORBIS"), "wav", 0, 0)
     with pytest.raises(InvalidAudio, match="encoding is FLAC but the audio is raw or unrecog"):
         decode_recording(b"\x00\x01" * 100, "flac", 0, 0)
 
@@ -234,3 +237,58 @@ def test_streamed_wav_with_unknown_sizes_is_read_to_its_end() -> None:
     audio = decode_recording(bytes(data), "unspecified", 0, 0)
     assert len(audio.samples) == 12000
     assert np.abs(audio.samples - tone).max() <= 1 / 32768
+
+
+def _encoded(samples: np.ndarray, rate_hz: int, container: str, codec: str) -> bytes:
+    """`samples` (mono float32) encoded by FFmpeg through PyAV, as a user's app would."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate_hz)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="flt", layout="mono")
+        frame.sample_rate = rate_hz
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("container", "codec", "rate_hz", "sniffed"),
+    [("mp3", "libmp3lame", 44100, "MP3"), ("ipod", "aac", 44100, "MP4/M4A"),
+     ("adts", "aac", 22050, "AAC"), ("ogg", "libopus", 48000, "Ogg"),
+     ("webm", "libopus", 48000, "WebM")],
+)
+def test_compressed_recordings_are_sniffed_and_decoded(container: str, codec: str, rate_hz: int,
+                                                        sniffed: str) -> None:
+    tone = _tone(rate_hz, 1.0)
+    data = _encoded(tone, rate_hz, container, codec)
+    audio = decode_recording(data, "unspecified", 0, 0)
+    assert audio.sample_rate_hz == 16000 and audio.source_rate_hz == rate_hz
+    # lossy codecs add their encoder delay and frame padding, never more than a tenth of a second
+    assert 1.0 <= audio.duration_s <= 1.1
+    assert _peak_hz(audio.samples) == pytest.approx(440, abs=2)
+    assert _rms(audio.samples) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+    # cut inside the first frame: FFmpeg's reason, or no samples at all, never a library's text
+    with pytest.raises(InvalidAudio, match=f"{sniffed}.* (is truncated or corrupt|holds no)"):
+        decode_recording(data[:40], "unspecified", 0, 0)
+    with pytest.raises(LimitExceeded, match="longer than the limit of 0.5 s"):
+        decode_recording(data, "unspecified", 0, 0, max_duration_s=0.5)
+
+
+@pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
+def test_ogg_from_libsndfile_is_decoded(subtype: str) -> None:
+    stereo = np.stack([_tone(48000, 1.0), _tone(48000, 1.0)], axis=1)
+    audio = decode_recording(_file(stereo, 48000, "OGG", subtype), "unspecified", 0, 0)
+    assert audio.source_channels == 2
+    assert audio.duration_s == pytest.approx(1.0, abs=0.03)
+    assert _peak_hz(audio.samples) == pytest.approx(440, abs=2)
+
+
+def test_mp3_frame_sync_is_believed_only_for_unspecified_audio() -> None:
+    data = _encoded(_tone(44100, 0.5), 44100, "mp3", "libmp3lame")
+    frames = data[data.index(b"\xff\xfb"):]  # no ID3 tag: the first MPEG frame header
+    assert sniff(frames) is None  # raw PCM may start with these bytes
+    assert decode_recording(frames, "unspecified", 0, 0).duration_s >= 0.5
+    assert len(decode_recording(frames[:4000], "linear16", 16000, 1).samples) == 2000

@@ -93,7 +93,7 @@ def test_long_recording_is_not_truncated(client: VoxClient) -> None:
     [
         (b"", None, "empty"),
         (wav_bytes(silence(1.0))[:30], None, "WAV header is truncated or corrupt"),
-        (b"hello world, not audio at all", None, "must be a WAV or FLAC file"),
+        (b"hello world, not audio at all", None, "must be a recording in a known format"),
         (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(sample_rate_hz=0),
          "config.sample_rate_hz must be 8000 to 48000, not 0"),
         (wav_bytes(silence(1.0)), recognizer_pb2.RecognitionConfig(encoding=99),
@@ -124,15 +124,28 @@ def test_wrong_language_for_english_model(client: VoxClient) -> None:
     assert "en" in caught.value.details()
 
 
-def test_int8_variant_on_request_of_the_operator(models_dir: object) -> None:
-    """`--model-variant int8` runs the int8 graphs the default export also writes."""
-    from voxserve.server.repository import read_manifest, with_variant
+def test_int8_on_cpu_by_default_and_float32_on_request(models_dir: object) -> None:
+    """On CPU the server runs the int8 graphs the default export also writes; `--model-variant
+    float32` runs the float32 ones."""
+    from voxserve.server.asr.types import TranscribeOptions
+    from voxserve.server.repository import (
+        default_variant,
+        load_repository,
+        read_manifest,
+        with_variant,
+    )
+    from voxserve.server.runtime import RuntimeOptions
 
     manifest = read_manifest(models_dir / "whisper-tiny.en")  # type: ignore[operator]
     assert with_variant(manifest, "int8")["variant"] == "int8"
     assert "variant" not in with_variant(manifest, "fp16")  # not exported: float32 stays
+    cpu = RuntimeOptions(device="cpu")
+    assert default_variant("", cpu) == "int8"
+    assert default_variant("float32", cpu) == "float32"
     text = sentences()[CLEAN[1]]
-    with ServerProcess(models_dir, "--model-variant", "int8") as proc:  # type: ignore[arg-type]
-        proc.wait_serving()
-        with VoxClient(proc.target) as client:
-            assert wer([text], [client.recognize(wav_bytes(espeak(text))).transcript]) == 0.0
+    for variant, served in (("", "int8"), ("float32", "float32")):
+        repository = load_repository(models_dir, cpu, variant=variant)  # type: ignore[arg-type]
+        recognizer = repository.recognizer("whisper-tiny.en")
+        assert recognizer.info.variant == served
+        audio = espeak(text)
+        assert wer([text], [recognizer.transcribe(audio, TranscribeOptions()).text]) == 0.0

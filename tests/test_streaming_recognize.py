@@ -49,9 +49,11 @@ FRAME_MS = 30  # WebRTC VAD frame
 WEBRTC_HANGOVER_MS = 150
 # tiny.en on espeak-ng: each clean sentence alone is word for word; a final's audio is cut by
 # the VAD, which may cost a word at the edges.
-# Measured 0.0 on every clean 16 kHz sentence here (espeak-ng, tiny.en float32 on CPU): the
-# endpointer cuts by audio, not by time, so a final's text is the same on every run.
-UTTERANCE_WER_BOUND = 0.0
+# Measured 0.0 on every clean 16 kHz sentence here with tiny.en float32; with int8 (the CPU
+# default) one word of a sentence at most: "work" for espeak's "book", "awesome" for "autumn"
+# when a finalize cuts the audio at its last sample. The endpointer cuts by audio, not by time,
+# so a final's text is the same on every run.
+UTTERANCE_WER_BOUND = 0.125
 # 8 kHz mu-law loses everything above 4 kHz: measured 1 word in 6 of sentence 8.
 TELEPHONE_WER_BOUND = 1 / 6
 

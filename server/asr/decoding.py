@@ -1,8 +1,9 @@
-"""Greedy decoding of one audio window: Whisper's logit rules, KV-cached steps, loop guards."""
+"""Greedy decoding of one audio window: Whisper's logit rules, KV-cached steps, a token budget."""
 
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from dataclasses import dataclass
 
@@ -17,14 +18,10 @@ from voxserve.server.stop import StopSignal, check_stop
 TIME_PRECISION_S = 0.02  # one encoder position = two 10 ms mel frames
 # A window may sample at most this many tokens per second of audio it holds (plus a base):
 # fast English runs near 4 words/s, about 6 tokens/s with timestamps; the slack covers more.
+# A window that reaches it is a loop (whisper's own cap, 224 tokens, takes seconds to reach).
 _MAX_TOKENS_PER_S = 12.0
 _MAX_TOKENS_BASE = 16
-# A block of n text tokens repeated ceil(_LOOP_MIN_TOKENS / n) times (and at least
-# _LOOP_MIN_REPEATS times) at the end of the text is a decoding loop: one token 12 times, a
-# phrase of 6 or more tokens twice in a row (short windows tend to repeat their last sentence).
-_LOOP_MIN_TOKENS = 12
-_LOOP_MIN_REPEATS = 2
-_LOOP_MAX_BLOCK = 32
+_WORD = re.compile(r"[\w']+")
 
 
 @dataclass(frozen=True)
@@ -37,6 +34,9 @@ class WindowRequest:
     max_initial_timestamp_s: float
     temperature: float = 0.0
     seed: int = 0
+    # text tokens of the windows before, given after <|startofprev|> (whisper's
+    # condition_on_previous_text); empty: no prompt
+    prompt: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class WindowResult:
     no_speech_prob: float
     compression_ratio: float
     temperature: float
-    looped: bool  # stopped by the repetition guard or the token budget
+    looped: bool  # stopped by the token budget, not by <|endoftext|>
     token_logprobs: tuple[float, ...] = ()  # log probability of each token in `tokens`
 
 
@@ -58,6 +58,17 @@ def compression_ratio(text: str) -> float:
     if not data:
         return 0.0
     return len(data) / len(zlib.compress(data))
+
+
+def has_repeated_words(text: str) -> bool:
+    """Whether a block of words occurs twice in a row ("Agent, agent.", "This is a test. This
+    is a test."), ignoring case and punctuation."""
+    words = _WORD.findall(text.lower())
+    for size in range(1, len(words) // 2 + 1):
+        for start in range(len(words) - 2 * size + 1):
+            if words[start : start + size] == words[start + size : start + 2 * size]:
+                return True
+    return False
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -84,21 +95,6 @@ def max_tokens_for(content_frames: int, config: WhisperConfig) -> int:
     seconds = content_frames / FRAMES_PER_SECOND
     budget = _MAX_TOKENS_BASE + math.ceil(_MAX_TOKENS_PER_S * seconds)
     return min(config.max_text_tokens, budget)
-
-
-def repeated_block(text_tokens: list[int]) -> tuple[int, int] | None:
-    """(start of the second copy, block length) of a block repeating at the end of the text."""
-    n = len(text_tokens)
-    for block in range(1, min(_LOOP_MAX_BLOCK, n // _LOOP_MIN_REPEATS) + 1):
-        repeats = max(_LOOP_MIN_REPEATS, math.ceil(_LOOP_MIN_TOKENS / block))
-        span = block * repeats
-        if span > n:
-            continue
-        tail = text_tokens[n - span :]
-        unit = tail[:block]
-        if all(tail[i] == unit[i % block] for i in range(span)):
-            return n - span + block, block
-    return None
 
 
 class LogitRules:
@@ -152,20 +148,21 @@ class LogitRules:
 
 
 class GreedyDecoder:
-    """Picks tokens one step at a time: `push(logits)` returns the next token or None at the end."""
+    """Picks tokens one step at a time: `push(logits)` returns the next token or None at the end.
+
+    Nothing it sampled is ever removed: a loop shows in the window's compression ratio and
+    log probability, and the caller re-decodes (whisper's temperature fallback)."""
 
     def __init__(self, rules: LogitRules, eot: int, max_tokens: int, temperature: float,
-                 seed: int, sentence_ends: frozenset[int] = frozenset()) -> None:
+                 seed: int) -> None:
         self._rules = rules
         self._eot = eot
-        self._sentence_ends = sentence_ends
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._rng = np.random.default_rng(seed) if temperature > 0 else None
         self.tokens: list[int] = []
         self._logprobs: list[float] = []  # of each token in self.tokens
         self._eot_logprob = 0.0
-        self._text_positions: list[int] = []  # indexes of text tokens in self.tokens
         self.looped = False
 
     @property
@@ -189,12 +186,6 @@ class GreedyDecoder:
             return None
         self.tokens.append(token)
         self._logprobs.append(logprob)
-        if token < self._eot:
-            self._text_positions.append(len(self.tokens) - 1)
-            if self._cut_loop():
-                return None
-        elif self._cut_repeated_segment():
-            return None
         if len(self.tokens) >= self._max_tokens:
             self.looped = True
             return None
@@ -207,57 +198,6 @@ class GreedyDecoder:
         probs = np.exp(scaled)
         return int(self._rng.choice(len(probs), p=probs / probs.sum()))
 
-    def _cut_loop(self) -> bool:
-        """Drop the repeats of a loop, keeping one copy ended at its last sentence end, so
-        "A. The A. The" keeps "A." rather than "A. The".
-
-        The copy is searched one token late: the block starts where the repetition starts, and
-        when that is the full stop of the sentence before the loop ("B. A. A. A" repeats
-        ". A"), the copy's own sentence end is the first token of the next copy; searching the
-        first copy only would cut back to "B." and drop the sentence that was said once.
-        """
-        text = [self.tokens[i] for i in self._text_positions]
-        found = repeated_block(text)
-        if found is None:
-            return False
-        keep, block = found
-        for k in range(keep, keep - block, -1):
-            if text[k] in self._sentence_ends:
-                keep = k + 1
-                break
-        self._truncate(keep)
-        return True
-
-    def _cut_repeated_segment(self) -> bool:
-        """After a timestamp that closes a segment: a segment with the same text tokens as the
-        segment before it is a loop that the block rule misses when the text is short ("This
-        is a test." is 5 tokens; the rule needs 12 in all). Drop it, keeping the timestamp pair
-        between the two, so the window ends where the first copy does."""
-        tokens = self.tokens
-        end = len(tokens) - 1  # the closing timestamp
-        start = end
-        while start > 0 and tokens[start - 1] < self._eot:
-            start -= 1
-        # tokens[start - 1] opens this segment and tokens[start - 2] closes the one before
-        if start == end or start < 2 or tokens[start - 2] < self._eot:  # no text, or no pair
-            return False
-        previous = start - 2
-        while previous > 0 and tokens[previous - 1] < self._eot:
-            previous -= 1
-        if tokens[previous : start - 2] != tokens[start:end]:
-            return False
-        self._truncate(self._text_positions.index(start))
-        return True
-
-    def _truncate(self, keep: int) -> None:
-        """Keep the first `keep` text tokens and the timestamps before the next one; the rest
-        was a loop."""
-        cut = self._text_positions[keep]
-        del self.tokens[cut:]
-        del self._logprobs[cut:]
-        del self._text_positions[keep:]
-        self.looped = True
-
 
 def no_speech_probability(logits_at_sot: np.ndarray, no_speech: int) -> float:
     """Probability of <|nospeech|> right after <|startoftranscript|> (whisper's VAD signal)."""
@@ -268,26 +208,27 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
                   request: WindowRequest, tokenizer: WhisperTokenizer,
                   stop: StopSignal | None = None,
                   start: DecoderOutput | None = None) -> WindowResult:
-    """Greedy (or sampled, temperature > 0) decoding of one encoded window; Cancelled between
-    tokens once `stop` is set.
+    """Greedy (or sampled, temperature > 0) decoding of one encoded window, after the request's
+    prompt; Cancelled between tokens once `stop` is set.
 
     `start`: the decoder's step on <|startoftranscript|> alone (language_id.first_step), already
-    run to detect the language; decoding continues from its cache instead of redoing it.
+    run to detect the language; decoding continues from its cache instead of redoing it (not
+    with a prompt, which comes before <|startoftranscript|>).
     """
     special = config.special
     sot = list(request.sot_sequence)
-    prefix = sot + [special.no_timestamps] if request.without_timestamps else sot
+    prompt = [special.sot_prev, *request.prompt] if request.prompt else []
+    prefix = prompt + sot + ([special.no_timestamps] if request.without_timestamps else [])
     decoder = GreedyDecoder(
         LogitRules(config, request),
         special.eot,
         max_tokens_for(request.content_frames, config),
         request.temperature,
         request.seed,
-        tokenizer.sentence_end_ids,
     )
-    if start is None:
+    if start is None or prompt:
         out = network.decode(prefix, network.empty_cache(), cross)
-        logits_at_sot = out.logits[sot.index(special.sot)]
+        logits_at_sot = out.logits[len(prompt) + sot.index(special.sot)]
     else:
         if sot[0] != special.sot or start.cache.n_past != 1:
             raise ValueError("start must be the step on <|startoftranscript|> alone")

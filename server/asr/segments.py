@@ -31,15 +31,12 @@ class WindowSplit:
     single_timestamp_ending: bool
 
 
-def split_window(tokens: list[int], timestamp_begin: int, seek: int, segment_frames: int,
-                 close_tail: bool = False) -> WindowSplit:
+def split_window(tokens: list[int], timestamp_begin: int, seek: int,
+                 segment_frames: int) -> WindowSplit:
     """Whisper's rule: segments between consecutive timestamp pairs; an unfinished last
-    segment is dropped and the next window starts at the last complete timestamp.
-
-    `close_tail` instead keeps the unfinished segment, ended at the window's end, and consumes
-    the window (for the last window when decoding was cut short: re-decoding its tail would
-    repeat what the loop guard removed).
-    """
+    segment is dropped and the next window starts at the last complete timestamp, so the audio
+    after it is decoded again (also in the last window, also when decoding stopped at the token
+    budget: nothing after the last good timestamp is skipped)."""
     is_ts = [t >= timestamp_begin for t in tokens]
     single_ending = is_ts[-2:] == [False, True]
     consecutive = [i + 1 for i in range(len(tokens) - 1) if is_ts[i] and is_ts[i + 1]]
@@ -61,12 +58,6 @@ def split_window(tokens: list[int], timestamp_begin: int, seek: int, segment_fra
         )
         last = cut
     if single_ending:
-        next_seek = seek + segment_frames
-    elif close_tail:
-        if not all(is_ts[last:]):  # the tail holds text
-            end_s = offset_s + segment_frames / FRAMES_PER_SECOND
-            segments.append(DraftSegment(segments[-1].end_s, end_s, tokens[last:],
-                                         first_token=last))
         next_seek = seek + segment_frames
     else:
         next_seek = seek + (tokens[last - 1] - timestamp_begin) * _FRAMES_PER_POSITION

@@ -37,12 +37,6 @@ class WhisperTokenizer:
         self._token_bytes = token_bytes
         self._specials = specials
         self.eot = eot
-        # tokens that end a sentence: ".", " ?", "!\"" ... (the loop guard cuts after them)
-        self.sentence_end_ids = frozenset(
-            t
-            for t, data in token_bytes.items()
-            if data.rstrip(b" \"')").endswith((b".", b"!", b"?"))
-        )
 
     @classmethod
     def from_file(cls, path: Path, eot: int) -> WhisperTokenizer:

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from voxserve.server.asr.config import WhisperConfig
-from voxserve.server.asr.decoding import WindowRequest, WindowResult, decode_window
+from voxserve.server.asr.decoding import (
+    WindowRequest,
+    WindowResult,
+    decode_window,
+    has_repeated_words,
+)
 from voxserve.server.asr.features import FRAMES_PER_SECOND, HOP_LENGTH, log_mel_spectrogram
 from voxserve.server.asr.language_id import LanguageRanking, first_step, rank_languages
 from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
@@ -19,15 +24,19 @@ from voxserve.server.stop import StopSignal, check_stop
 
 # Below -70 dBFS RMS there is nothing to recognise: skip the model entirely.
 SILENCE_RMS = 10 ** (-70 / 20)
-# Mel frames of trailing silence given to the encoder after a short window's audio. Measured on
-# 50 synthetic sentences (25 espeak-ng, 25 Piper), tiny.en greedy: no margin 15.5% WER (the
-# decoder runs past the end and repeats itself), 50-200 frames 8.5-8.9% (differences of a word
-# or two), 3000 (whisper's 30 s padding) 10.2%; 100 keeps a 3 s window at 4 s of encoder work.
+# Mel frames of trailing silence given to the encoder after a short window's audio, on the fast
+# path: a 3 s window then costs 4 s of encoder work instead of whisper's 30 s. On real speech
+# (asterisk prompts, tiny.en) a short window alone loops ("Transfer Transfer ...") on a third of
+# the clips at any margin below the full window (see docs/benchmarks.md), so its result stands
+# only when it passes every check in `_fluent`; otherwise the window is decoded again as whisper
+# decodes it, padded to 30 s.
 PAD_MARGIN_FRAMES = 100
 # Windows with less audio than this (10 ms frames) are not decoded: too short for a word.
 MIN_WINDOW_FRAMES = 10
 # whisper's temperature fallback when a greedy result is repetitive or improbable
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+# whisper's transcribe(): a window sampled hotter than this does not prompt the next one
+PROMPT_RESET_TEMPERATURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,8 @@ class _Window:
 
     seek: int  # first mel frame
     content_frames: int  # frames of real audio
-    last: bool  # the audio ends in this window
-    mel: np.ndarray  # [n_mels, even n_frames >= content_frames]
+    mel: np.ndarray  # [n_mels, 30 s of frames]: the audio, then silence where it ends
+    short_frames: int  # frames of the fast path's shorter encoder input (0: none)
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,14 @@ class Transcription:
         self.language = language
         self.language_probability = 1.0 if language is not None else 0.0
         self._last_speech_s = 0.0
+        self._prompt: list[int] = []  # tokens of the segments so far, newest last
 
     def transcribe(self, audio: np.ndarray) -> list[Segment]:
         """Walk 30 s windows from the start, each beginning where the last full segment ended."""
         segments: list[Segment] = []
         seek = 0
-        mel = self._mel(audio)
+        # 30 s of trailing zeros, as whisper pads: the last window's 30 s input
+        mel = self._mel(audio, self._config.n_audio_frames)
         while (window := self._next_window(audio, mel, seek)) is not None:
             found, seek = self._decode(window)
             segments.extend(found)
@@ -108,8 +119,7 @@ class Transcription:
         window = self._next_window(audio, mel, 0)
         if window is None:
             return None
-        full = mel[:, window.seek : window.seek + max_frames]
-        start = first_step(self._network, self._network.encode(full), self._config)
+        start = first_step(self._network, self._network.encode(window.mel), self._config)
         ranking = rank_languages(start.logits[0], self._config, self._candidates)
         end = window.seek + window.content_frames
         return ranking, window.seek / FRAMES_PER_SECOND, end / FRAMES_PER_SECOND
@@ -132,8 +142,8 @@ class Transcription:
                 seek += size
                 continue
             n_frames = window_frames(size, max_frames)
-            last = seek + size >= content_frames
-            return _Window(seek, size, last, mel[:, seek : seek + n_frames])
+            short_frames = n_frames if n_frames < max_frames else 0
+            return _Window(seek, size, mel[:, seek : seek + max_frames], short_frames)
         return None
 
     def _language(self, cross: CrossCache) -> _Language:
@@ -148,30 +158,74 @@ class Transcription:
 
     def _decode(self, window: _Window) -> tuple[list[Segment], int]:
         """Segments of one window and the frame where the next window starts."""
-        cross = self._network.encode(window.mel)
-        language = self._language(cross)
-        result = self._decode_with_fallback(window, cross, language)
-        if self._is_silence(result):
+        fast = self._decode_short(window) if window.short_frames else None
+        if fast is None:
+            cross = self._network.encode(window.mel)
+            language = self._language(cross)
+            result = self._decode_with_fallback(window, cross, language)
+        else:
+            cross, language, result = fast
+        if self._is_silence(result):  # the stated rule for skipping a window: see _is_silence
             return [], window.seek + window.content_frames
         special = self._config.special
         split = split_window(
-            list(result.tokens),
-            special.timestamp_begin,
-            window.seek,
-            window.content_frames,
-            close_tail=result.looped and window.last,
+            list(result.tokens), special.timestamp_begin, window.seek, window.content_frames
         )
         drafts = [s for s in split.segments if self._text(s)]
         next_seek = split.next_seek
         if self._options.word_timestamps and drafts:
             self._time_words(drafts, cross, window, language.code)
-            if not (split.single_timestamp_ending or result.looped and window.last):
+            if not split.single_timestamp_ending:
                 last_end = drafts[-1].words[-1].end_s if drafts[-1].words else None
                 if last_end is not None and last_end > window.seek / FRAMES_PER_SECOND:
                     next_seek = max(window.seek + 1, round(last_end * FRAMES_PER_SECOND))
         drafts = [s for s in drafts if s.start_s != s.end_s]
+        self._remember(drafts, result)
         segments = [self._freeze(s, result, language) for s in drafts]
         return segments, next_seek
+
+    def _remember(self, drafts: list[DraftSegment], result: WindowResult) -> None:
+        """Keep the window's tokens as the next window's prompt (whisper's
+        condition_on_previous_text); text sampled above temperature 0.5 is not worth following,
+        so the prompt starts afresh after it."""
+        if not self._options.condition_on_previous_text:
+            return
+        if result.temperature > PROMPT_RESET_TEMPERATURE:
+            self._prompt = []
+            return
+        self._prompt.extend(t for d in drafts for t in d.tokens)
+        del self._prompt[: -self._config.max_text_tokens + 1]
+
+    def _decode_short(self, window: _Window
+                      ) -> tuple[CrossCache, _Language, WindowResult] | None:
+        """The fast path: greedy decoding of the audio plus a short margin of silence. Its
+        result, when it passes `_fluent`, or None: then the full window decides."""
+        cross = self._network.encode(window.mel[:, : window.short_frames])
+        language = self._language(cross)
+        result = decode_window(self._network, cross, self._config,
+                               self._request(window, 0.0, language), self._tokenizer,
+                               self._stop, language.start)
+        return (cross, language, result) if self._fluent(result) else None
+
+    def _fluent(self, result: WindowResult) -> bool:
+        """Whether a fast-path result may stand: speech (not judged silence), no temperature
+        fallback needed, and no block of words said twice in a row, which short windows invent
+        ("Agent logged in. Agent logged in."); a real repetition is kept by the full window."""
+        return not (self._is_silence(result) or self._needs_fallback(result)
+                    or has_repeated_words(self._tokenizer.decode(list(result.tokens))))
+
+    def _request(self, window: _Window, temperature: float,
+                 language: _Language) -> WindowRequest:
+        options = self._options
+        return WindowRequest(
+            sot_sequence=self._sot_sequence(language.code),
+            content_frames=window.content_frames,
+            without_timestamps=options.without_timestamps,
+            max_initial_timestamp_s=options.max_initial_timestamp_s,
+            temperature=temperature,
+            seed=window.seek,
+            prompt=tuple(self._prompt),
+        )
 
     def _sot_sequence(self, language: str) -> tuple[int, ...]:
         special = self._config.special
@@ -192,14 +246,7 @@ class Transcription:
         fallbacks = FALLBACK_TEMPERATURES if options.temperature_fallback else ()
         tries: list[WindowResult] = []
         for temperature in (0.0, *fallbacks):
-            request = WindowRequest(
-                sot_sequence=self._sot_sequence(language.code),
-                content_frames=window.content_frames,
-                without_timestamps=options.without_timestamps,
-                max_initial_timestamp_s=options.max_initial_timestamp_s,
-                temperature=temperature,
-                seed=window.seek,
-            )
+            request = self._request(window, temperature, language)
             result = decode_window(self._network, cross, self._config, request, self._tokenizer,
                                    self._stop, language.start)
             if not self._needs_fallback(result):
@@ -213,6 +260,7 @@ class Transcription:
         needs = (
             result.compression_ratio > options.compression_ratio_threshold
             or result.avg_logprob < options.log_prob_threshold
+            or result.looped  # ran out of its token budget: a loop too long to compress
         )
         if result.no_speech_prob > options.no_speech_threshold and (
             result.avg_logprob < options.log_prob_threshold

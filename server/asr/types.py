@@ -29,6 +29,9 @@ class TranscribeOptions:
     # default). Off for interim results: each retry costs a whole decode, and a newer interim
     # or the final soon replaces the text anyway.
     temperature_fallback: bool = True
+    # Give each 30 s window the text of the windows before as a prompt (whisper's
+    # condition_on_previous_text).
+    condition_on_previous_text: bool = False
     max_initial_timestamp_s: float = 1.0
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0

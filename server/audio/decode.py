@@ -1,4 +1,4 @@
-"""Decoding client audio (WAV/FLAC recordings, raw LINEAR16/MULAW) into float32 mono 16 kHz."""
+"""Decoding client audio (recordings in any common container, raw LINEAR16/MULAW) to 16 kHz mono."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from voxserve.server.audio.codecs import (
     mulaw_to_float,
     pcm16_to_float,
 )
+from voxserve.server.audio.compressed import decode_compressed
 from voxserve.server.audio.resample import TARGET_RATE_HZ, StreamResampler, resample
 from voxserve.server.errors import InvalidArgument, InvalidAudio, LimitExceeded
 
@@ -45,10 +46,30 @@ _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("mp4", lambda d: d[4:8] == b"ftyp"),
     ("mp3", lambda d: d[:3] == b"ID3"),
 )
+# Streams without a container start with a frame header: only believed for UNSPECIFIED audio,
+# where raw samples are not an option (16-bit PCM can start with these bytes by chance).
+_FRAME_SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    # MPEG audio frame sync (11 bits), layer III, a bitrate and a sample rate index that exist
+    ("mp3", lambda d: len(d) >= 4 and d[0] == 0xFF and d[1] & 0xE6 == 0xE2
+     and d[2] >> 4 not in (0, 15) and (d[2] >> 2) & 3 != 3),
+    # AAC ADTS header: 12-bit sync, layer 00
+    ("aac", lambda d: len(d) >= 7 and d[0] == 0xFF and d[1] & 0xF6 == 0xF0),
+)
+# What else a client might send by mistake, named in the refusal.
+_NOT_AUDIO: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    ("a PNG image", lambda d: d[:8] == b"\x89PNG\r\n\x1a\n"),
+    ("a JPEG image", lambda d: d[:3] == b"\xff\xd8\xff"),
+    ("a PDF document", lambda d: d[:5] == b"%PDF-"),
+    ("a ZIP archive", lambda d: d[:4] == b"PK\x03\x04"),
+    ("a gzip archive", lambda d: d[:2] == b"\x1f\x8b"),
+)
 _NAMES = {
     "linear16": "LINEAR16", "mulaw": "MULAW", "alaw": "ALAW", "wav": "WAV", "flac": "FLAC",
-    "ogg": "Ogg", "aiff": "AIFF", "webm": "WebM/Matroska", "mp4": "MP4", "mp3": "MP3",
+    "ogg": "Ogg", "aiff": "AIFF", "webm": "WebM/Matroska", "mp4": "MP4/M4A", "mp3": "MP3",
+    "aac": "AAC (ADTS)",
 }
+# Read by libsndfile (exact header checks and messages); the rest by FFmpeg through PyAV.
+_SOUNDFILE_CONTAINERS = ("wav", "flac")
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +101,14 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def sniff_recording(data: bytes) -> str | None:
+    """Like `sniff`, also finding container-less MP3 and AAC streams by their first frame."""
+    found = sniff(data)
+    if found is None:
+        found = next((name for name, matches in _FRAME_SIGNATURES if matches(data)), None)
+    return found
+
+
 def check_raw_format(encoding: str, sample_rate_hz: int, channels: int) -> None:
     """Raise InvalidAudio naming the field unless this is a raw layout the server reads."""
     if encoding not in RAW_ENCODINGS:
@@ -107,9 +136,11 @@ def decode_recording(
 ) -> Audio:
     """A whole recording -> Audio at 16 kHz mono.
 
-    `encoding` is one of ENCODINGS. Raw audio needs `sample_rate_hz` and `channels` (0 means 1);
-    for WAV/FLAC, 0 takes the header's rate and any other rate must match it, and `channels` is
-    ignored. Raises InvalidAudio naming the problem, LimitExceeded past `max_duration_s`.
+    `encoding` is one of ENCODINGS. Raw audio needs `sample_rate_hz` and `channels` (0 means 1).
+    UNSPECIFIED is sniffed from the bytes: WAV and FLAC (libsndfile), MP3, AAC (M4A or ADTS),
+    Ogg Vorbis or Opus, WebM and AIFF (FFmpeg via PyAV). For these, `sample_rate_hz` 0 takes the
+    header's rate and any other rate must match it, and `channels` is ignored. Raises
+    InvalidAudio naming the problem, LimitExceeded past `max_duration_s`.
     """
     if encoding not in ENCODINGS:
         raise InvalidArgument(
@@ -120,15 +151,17 @@ def decode_recording(
         raise InvalidAudio("audio is empty")
     if encoding in RAW_ENCODINGS:
         return _decode_raw(data, encoding, sample_rate_hz, channels or 1, max_duration_s)
-    found = sniff(data)
     if encoding == "unspecified":
-        if found not in ("wav", "flac"):
+        found = sniff_recording(data)
+        if found is None:
             raise InvalidAudio(
-                f"audio with UNSPECIFIED encoding must be a WAV or FLAC file, not {_what(found)};"
+                "audio with UNSPECIFIED encoding must be a recording in a known format (WAV, FLAC,"
+                f" MP3, AAC/M4A, Ogg Vorbis or Opus, WebM, AIFF), not {_unknown(data)};"
                 " declare LINEAR16, MULAW or ALAW for raw samples"
             )
-        container = str(found)
+        container = found
     else:
+        found = sniff(data)
         container = encoding
         if found != container:
             raise InvalidAudio(f"encoding is {_NAMES[container]} but the audio is {_what(found)}")
@@ -137,6 +170,17 @@ def decode_recording(
 
 def _what(found: str | None) -> str:
     return f"{_NAMES[found]} data" if found else "raw or unrecognised data"
+
+
+def _unknown(data: bytes) -> str:
+    """What unrecognised bytes look like: a known non-audio file, text, or their first bytes."""
+    for name, matches in _NOT_AUDIO:
+        if matches(data):
+            return name
+    head = data[:16]
+    if head.isascii() and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "text"
+    return f"raw or unrecognised data (starting {data[:8].hex(' ')})"
 
 
 def _decode_raw(
@@ -168,6 +212,10 @@ def _decode_container(
     data: bytes, container: str, sample_rate_hz: int, max_duration_s: float | None
 ) -> Audio:
     name = _NAMES[container]
+    if container not in _SOUNDFILE_CONTAINERS:
+        frames, rate_hz = decode_compressed(data, name, max_duration_s)
+        _check_header(name, rate_hz, frames.shape[1], sample_rate_hz)
+        return _checked_audio(frames, name, rate_hz)
     if container == "wav" and len(data) < _WAV_HEADER_BYTES:
         raise InvalidAudio(f"WAV header is truncated or corrupt: the file is {len(data)} bytes,"
                            f" shorter than a {_WAV_HEADER_BYTES}-byte header")
@@ -183,11 +231,16 @@ def _decode_container(
     with sound:
         _check_header(name, rate_hz, channels, sample_rate_hz)
         frames = _read_frames(sound, name, max_duration_s)
+    return _checked_audio(frames, name, rate_hz)
+
+
+def _checked_audio(frames: np.ndarray, name: str, rate_hz: int) -> Audio:
+    """Audio of decoded frames [n, channels], refused when empty or not finite."""
     if frames.shape[0] == 0:
         raise InvalidAudio(f"{name} file holds no audio samples")
     if not np.isfinite(frames).all():
         raise InvalidAudio(f"{name} file holds NaN or infinite samples")
-    return _audio(frames.mean(axis=1, dtype=np.float32), rate_hz, channels)
+    return _audio(frames.mean(axis=1, dtype=np.float32), rate_hz, frames.shape[1])
 
 
 def _flac_total_samples(data: bytes) -> int | None:

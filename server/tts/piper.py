@@ -24,6 +24,7 @@ from voxserve.server.runtime import (
     active_provider,
     create_session,
     release_freed_memory,
+    shrinking_run_options,
 )
 from voxserve.server.tts.clauses import Clause
 from voxserve.server.tts.phoneme_ids import PhonemeIdMap
@@ -58,9 +59,9 @@ class PiperVoice:
 
     def __init__(
         self, config: VoiceConfig, session: ort.InferenceSession, phonemizer: Phonemizer,
-        trim_memory: bool = True, split: SplitVits | None = None,
+        run_options: ort.RunOptions | None = None, split: SplitVits | None = None,
     ) -> None:
-        self._trim_memory = trim_memory  # no arena: hand freed memory back after each run
+        self._run_options = run_options  # None: the arena keeps its memory between runs
         self._config = config
         self._session = session
         self._phonemizer = phonemizer
@@ -84,7 +85,9 @@ class PiperVoice:
         config = VoiceConfig.from_manifest(folder, manifest)
         phonemizer = Phonemizer(config.espeak_voice)
         files = manifest.get("files", {})
-        arena = runtime.voice_memory_arena
+        # A sentence's run grows the arena by about 14 MiB per second of its speech; unless the
+        # operator keeps it (--voice-memory-arena), that goes back after each run.
+        run_options = None if runtime.voice_memory_arena else shrinking_run_options()
         if files.get("encoder") and files.get("decoder"):
             # Not spinning: the two alternate on every unit, and each pool spinning while the
             # other works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads,
@@ -95,11 +98,11 @@ class PiperVoice:
             if missing:
                 raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
             _check_inputs(config, encoder)
-            return cls(config, encoder, phonemizer, trim_memory=not arena,
-                       split=SplitVits(encoder, decoder))
+            return cls(config, encoder, phonemizer, run_options,
+                       split=SplitVits(encoder, decoder, run_options))
         session = _open(config, config.model_path, runtime)
         _check_inputs(config, session)
-        return cls(config, session, phonemizer, trim_memory=not runtime.voice_memory_arena)
+        return cls(config, session, phonemizer, run_options)
 
     @property
     def streams(self) -> bool:
@@ -180,30 +183,30 @@ class PiperVoice:
         if self._has_sid:
             feeds["sid"] = np.array([self._speaker(options)], dtype=np.int64)
         try:
-            audio = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+            audio = np.asarray(self._session.run(None, feeds, self._run_options)[0],
+                               dtype=np.float32)
         finally:
             self._release()
         return _normalise(audio)
 
     def _release(self) -> None:
-        """Without ORT's arena, hand the run's freed memory back to the system."""
-        if self._trim_memory:
+        """After a run that shrank the arena, hand what it freed back to the system."""
+        if self._run_options is not None:
             release_freed_memory()
 
-    def _encode(self, ids: list[int], options: SynthesisOptions) -> Latent:
+    def _encode(self, ids: list[int], options: SynthesisOptions, streamed: bool = False
+                ) -> Latent:
         """The encoder run, its noise drawn from the seed and the ids (identical requests give
         identical audio, whatever else the stream holds) or, unseeded, from fresh entropy."""
         assert self._split is not None
         rng = np.random.default_rng(None if options.seed is None else [options.seed, *ids])
         speaker = self._speaker(options) if self._has_sid else None
-        return self._split.encode(ids, self._scales(options), speaker, rng)
+        return self._split.encode(ids, self._scales(options), speaker, rng, streamed)
 
-    def _decode(self, latent: Latent, start: int, end: int) -> np.ndarray:
+    def _decode(self, latent: Latent, start: int, end: int, streamed: bool = False
+                ) -> np.ndarray:
         assert self._split is not None
-        try:
-            return self._split.decode(latent, start, end)
-        finally:
-            self._release()
+        return self._split.decode(latent, start, end, streamed)
 
     def _speaker(self, options: SynthesisOptions) -> int:
         speaker = options.speaker_id
@@ -222,7 +225,7 @@ class PiperVoice:
         if not self._ids.speakable(phonemes):
             return None
         ids, positions = self._ids.ids_with_positions(phonemes)
-        latent = self._encode(ids, options)
+        latent = self._encode(ids, options, streamed=True)
         texts = [ClauseText(text[c.start : c.end], len(part))
                  for c, part in zip(clauses, per_clause, strict=True)]
         words = tuple(
@@ -239,7 +242,7 @@ class PiperVoice:
         """Window `index` of a planned unit as float32 in [-1, 1]; the last one ends with the
         unit's silence."""
         start, end = plan.windows[index]
-        audio = self._decode(plan.latent, start, end)
+        audio = self._decode(plan.latent, start, end, streamed=True)
         audio = _normalise(audio) if plan.gain is None else np.clip(audio * plan.gain, -1, 1)
         if index == len(plan.windows) - 1 and plan.silence_samples:
             audio = np.concatenate([audio, np.zeros(plan.silence_samples, dtype=np.float32)])
@@ -279,8 +282,7 @@ def _normalise(audio: np.ndarray) -> np.ndarray:
 def _open(config: VoiceConfig, path: Path, runtime: RuntimeOptions, spinning: bool = True
           ) -> ort.InferenceSession:
     try:
-        return create_session(path, runtime, memory_arena=runtime.voice_memory_arena,
-                              spinning=spinning)
+        return create_session(path, runtime, spinning=spinning)
     except Exception as error:  # ORT raises its own untyped errors for corrupt files
         raise ModelLoadError(f"voice {config.name!r}: cannot load {path.name}: {error}") from error
 

@@ -9,10 +9,13 @@ thread-safe and nothing per request is kept.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
+
+from voxserve.server.runtime import release_freed_memory
 
 # The flow's receptive field: 4 coupling layers, each a WaveNet of 4 convolutions of kernel 5
 # (Piper's VITS hyper-parameters), reach 4 x 4 x 2 = 32 frames to each side; with that much
@@ -24,6 +27,15 @@ CONTEXT_FRAMES = 32
 # context on top.
 FIRST_WINDOW_FRAMES = 32
 WINDOW_GROWTH = 4
+# A streamed unit's runs up to these sizes keep what they grew the sessions' CPU arenas by; other
+# runs shrink them (with `run_options`). A stream's first windows and short units are many
+# small runs (a 9-word sentence: decoder runs of 64, 145 and 118 frames), and shrinking after
+# each cost them 25-35 % more CPU, the arena regrown every time; what they keep is bounded: a
+# decoder run of 160 frames with context grows the arena by about 50 MiB, 64 frames by 21 MiB,
+# until the next run that shrinks it. Sentences (Synthesize) always shrink it: 4 concurrent
+# calls ending on short sentences kept +189 MiB otherwise.
+KEPT_ARENA_FRAMES = 160
+KEPT_ARENA_IDS = 160
 ENCODER_INPUTS = ("input", "input_lengths", "scales", "duration_noise")
 DECODER_INPUTS = ("z_p", "y_mask")
 
@@ -44,9 +56,11 @@ class Latent:
 class SplitVits:
     """The encoder and decoder sessions of one voice."""
 
-    def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession) -> None:
+    def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession,
+                 run_options: ort.RunOptions | None = None) -> None:
         self._encoder = encoder
         self._decoder = decoder
+        self._run_options = run_options  # runtime.shrinking_run_options() for large runs
         self._speakers = any(i.name == "sid" for i in encoder.get_inputs())
 
     @staticmethod
@@ -59,8 +73,10 @@ class SplitVits:
             [f"decoder:{n}" for n in DECODER_INPUTS if n not in have_decoder]
 
     def encode(self, ids: list[int], scales: tuple[float, float, float],
-               speaker_id: int | None, rng: np.random.Generator) -> Latent:
-        """Phoneme ids -> durations and z_p; `scales` is (noise_scale, length_scale, noise_w)."""
+               speaker_id: int | None, rng: np.random.Generator, streamed: bool = False
+               ) -> Latent:
+        """Phoneme ids -> durations and z_p; `scales` is (noise_scale, length_scale, noise_w);
+        `streamed`: a streamed unit's (see KEPT_ARENA_IDS)."""
         feeds = {
             "input": np.array([ids], dtype=np.int64),
             "input_lengths": np.array([len(ids)], dtype=np.int64),
@@ -70,7 +86,8 @@ class SplitVits:
         }
         if self._speakers:
             feeds["sid"] = np.array([speaker_id or 0], dtype=np.int64)
-        durations, m_p, logs_p = self._encoder.run(None, feeds)
+        durations, m_p, logs_p = self._run(self._encoder, feeds,
+                                           streamed and len(ids) <= KEPT_ARENA_IDS)
         noise = rng.standard_normal(m_p.shape, dtype=np.float32)
         z_p = m_p + noise * np.exp(logs_p) * np.float32(scales[0])
         return Latent(
@@ -79,17 +96,32 @@ class SplitVits:
             speaker_id=speaker_id,
         )
 
-    def decode(self, latent: Latent, start: int, end: int) -> np.ndarray:
-        """Audio of frames [start, end) of the latent, float32, as the model makes it."""
+    def decode(self, latent: Latent, start: int, end: int, streamed: bool = False
+               ) -> np.ndarray:
+        """Audio of frames [start, end) of the latent, float32, as the model makes it;
+        `streamed`: a streamed unit's window (see KEPT_ARENA_FRAMES)."""
         low = max(0, start - CONTEXT_FRAMES)
         high = min(latent.frames, end + CONTEXT_FRAMES)
         window = latent.z_p[:, :, low:high]
         feeds = {"z_p": window, "y_mask": np.ones((1, 1, high - low), dtype=np.float32)}
         if self._speakers:
             feeds["sid"] = np.array([latent.speaker_id or 0], dtype=np.int64)
-        audio = np.asarray(self._decoder.run(None, feeds)[0], dtype=np.float32).reshape(-1)
+        output = self._run(self._decoder, feeds,
+                           streamed and high - low <= KEPT_ARENA_FRAMES)[0]
+        audio = np.asarray(output, dtype=np.float32).reshape(-1)
         hop = audio.size // (high - low)  # samples per frame: 256 for Piper's voices
         return audio[(start - low) * hop : (end - low) * hop]
+
+
+    def _run(self, session: ort.InferenceSession, feeds: Mapping[str, object], keep: bool
+             ) -> list[np.ndarray]:
+        """One session run; unless `keep`, it shrinks the arena after it and trims the C heap."""
+        options = None if keep else self._run_options
+        try:
+            return list(session.run(None, feeds, options))
+        finally:
+            if options is not None:
+                release_freed_memory()
 
 
 def windows(frames: int, first: bool) -> tuple[tuple[int, int], ...]:

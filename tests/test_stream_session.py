@@ -210,8 +210,8 @@ def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
                 if interims:
                     assert not session.is_current(interims[-1])
                 index = action.utterance_index
-                if index not in previous_end:  # the first: 200 ms of speech, whole chunks
-                    assert 0.2 <= action.end_s - started[index] < 0.25
+                if index not in previous_end:  # the first: 120 ms of speech, whole chunks
+                    assert 0.12 <= round(action.end_s - started[index], 6) < 0.17
                 else:  # the first held words, so one per interval after it
                     assert 0.5 <= action.end_s - previous_end[index] < 0.55
                 previous_end[index] = action.end_s
@@ -223,22 +223,22 @@ def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
                 ended.append(action)
     assert {interim.utterance_index for interim in interims} == {0, 1}
     for utterance in ended:
-        # One interim 0.2 s into the speech, then one per 0.5 s of audio while the speech went
+        # One interim 0.12 s into the speech, then one per 0.5 s of audio while the speech went
         # on: up to its end (less the 0.3 s trailing padding) plus the 0.06 s of silence (2
         # frames) after which the candidate final decodes the rest. The push that takes the
         # candidate sends no interim, so the last may be missing.
         count = sum(interim.utterance_index == utterance.utterance_index for interim in interims)
         speech_s = utterance.end_s - 0.3 + 0.06 - started[utterance.utterance_index]
-        expected = 1 + math.floor((speech_s - 0.2) / 0.5)
+        expected = 1 + math.floor((speech_s - 0.12) / 0.5)
         assert expected - 1 <= count <= expected
 
 
 @pytest.mark.parametrize("interval_ms", [500, 2000])
 @pytest.mark.parametrize("chunk_ms", [10, 100])
-def test_first_interim_is_requested_200_ms_into_the_speech(
+def test_first_interim_is_requested_120_ms_into_the_speech(
     speech: np.ndarray, interval_ms: int, chunk_ms: int
 ) -> None:
-    """The first interim of each utterance is requested once FIRST_INTERIM_MS (200 ms) of its
+    """The first interim of each utterance is requested once FIRST_INTERIM_MS (120 ms) of its
     speech has arrived, whatever the interval and however the audio is split (up to one
     message later); while none has held words, again after each 100 ms more audio, for at most
     one interval; the first that holds words starts the interval. The stream's clock is its
@@ -261,7 +261,7 @@ def test_first_interim_is_requested_200_ms_into_the_speech(
                 session.result(action, _transcript("hello world" if words else "", 0.5))
     chunk_s = chunk_ms / 1000
     for index, ends in requested.items():
-        assert 0.2 <= round(ends[0] - started[index], 6) < 0.2 + chunk_s
+        assert 0.12 <= round(ends[0] - started[index], 6) < 0.12 + chunk_s
     first, *retries, steady = requested[0][:5]
     gaps = [round(b - a, 6) for a, b in zip([first, *retries], retries, strict=False)]
     assert len(gaps) == 3 and all(0.1 <= gap < 0.1 + chunk_s for gap in gaps)

@@ -98,10 +98,12 @@ def test_text_too_long_for_one_response_is_refused_before_synthesis(
 
 # Short sentences: every unit of the stream is a small run, which keeps what it grew the arena
 # by (server/tts/vits.py, KEPT_ARENA_FRAMES): about 50 MiB per run in progress, 2 at a time on
-# the test server. Measured: +109 to +117 MiB after the first round, +4 MiB more after the second.
+# the test server. Measured: +109 to +117 MiB after the first round run alone, +120 to +129 MiB
+# in the whole suite (the shared server has served other tests first), +4 to +9 MiB more after the
+# second round.
 SHORT_SENTENCES = [" ".join(s.split()[:4]).rstrip(",.;:") + ". " for s in sentences()] * 2
 STREAMS = 4
-STREAM_LEFT_AFTER_BOUND_BYTES = 128 * MIB
+STREAM_LEFT_AFTER_BOUND_BYTES = 160 * MIB
 ROUND_GROWTH_BOUND_BYTES = 16 * MIB
 
 

@@ -22,6 +22,7 @@ from tests.speech import wav_bytes
 from tests.wer import wer
 from voxserve.client.client import VoxClient
 from voxserve.client.streaming import StreamSettings
+from voxserve.server.streaming.eagerness import CANDIDATE_SILENCE_MS
 from voxserve.v1 import audio_pb2, models_pb2, recognizer_pb2, synthesizer_pb2
 
 REPO = Path(__file__).resolve().parent.parent
@@ -160,9 +161,10 @@ def test_speech_events_mark_the_speech_not_the_padding(client: VoxClient, pad_ms
     assert abs(started - speech_start_ms) <= 60, (started, speech_start_ms)
     assert speech_end_ms - 60 <= ended <= speech_end_ms + 150, (ended, speech_end_ms)
     # The result spans the audio transcribed: the speech, its padding before and at most
-    # 150 ms of it after (what the final decodes, candidate or not).
+    # CANDIDATE_SILENCE_MS of it after (what the final decodes, candidate or not).
+    kept_ms = min(pad_ms, CANDIDATE_SILENCE_MS)
     assert (finals[0].start_offset_ms, finals[0].end_offset_ms) == (started - pad_ms,
-                                                                    ended + min(pad_ms, 150))
+                                                                    ended + kept_ms)
     assert finals[0].language_code == "en"
     assert wer([PROMPT_TEXT], [finals[0].transcript]) <= PROMPT_WER_BOUND
 

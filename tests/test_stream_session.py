@@ -84,6 +84,12 @@ def _run(session: StreamSession, chunks: list[bytes], *, candidates: bool = Fals
     return [a for a in actions if candidates or not isinstance(a, CandidateRequest)]
 
 
+def _transcript(text: str, seconds: float) -> Transcript:
+    """What the scripted recognizer answers with `text` for `seconds` of audio."""
+    audio = np.zeros(round(seconds * RATE), np.float32)
+    return ScriptedRecognizer([text]).transcribe(audio, TranscribeOptions())
+
+
 def _summary(actions: list[Action]) -> list[tuple[str, int, float]]:
     out = []
     for action in actions:
@@ -101,10 +107,10 @@ def test_two_utterances_give_events_and_final_requests(speech: np.ndarray) -> No
     ]
     for ended, final in ((actions[1], actions[2]), (actions[4], actions[5])):
         assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
-        # The final decodes the utterance up to 150 ms after its speech (what a candidate
-        # decodes); the event's audio keeps the whole 300 ms padding.
+        # The final decodes the utterance up to 60 ms (two frames) after its speech (what a
+        # candidate decodes); the event's audio keeps the whole 300 ms padding.
         assert (final.start_s, final.speech_end_s) == (ended.start_s, ended.speech_end_s)
-        assert final.end_s == pytest.approx(ended.speech_end_s + 0.15)
+        assert final.end_s == pytest.approx(ended.speech_end_s + 0.06)
         assert ended.end_s == pytest.approx(ended.speech_end_s + 0.3)
         assert np.array_equal(final.audio, ended.audio[: len(final.audio)])
         assert len(final.audio) == round((final.end_s - final.start_s) * RATE)
@@ -193,31 +199,92 @@ def test_interim_requests_follow_the_open_utterance(speech: np.ndarray) -> None:
                             StreamOptions(interim_results=True, interim_interval_ms=500))
     interims: list[InterimRequest] = []
     ended: list[SpeechEnded] = []
-    previous_end = {0: -1.0, 1: -1.0}
+    started: dict[int, float] = {}
+    previous_end: dict[int, float] = {}
     for chunk in _split(float_to_pcm16(speech), [1600]):  # 50 ms
         for action in session.push(chunk):
+            if isinstance(action, SpeechStarted):
+                started[action.utterance_index] = action.offset_s
             if isinstance(action, InterimRequest):
                 assert session.is_current(action)
                 if interims:
                     assert not session.is_current(interims[-1])
-                start = previous_end[action.utterance_index]
-                assert action.end_s - max(start, action.start_s) >= 0.5
-                assert action.end_s - max(start, action.start_s) < 0.55
-                previous_end[action.utterance_index] = action.end_s
+                index = action.utterance_index
+                if index not in previous_end:  # the first: 120 ms of speech, whole chunks
+                    assert 0.12 <= round(action.end_s - started[index], 6) < 0.17
+                else:  # the first held words, so one per interval after it
+                    assert 0.5 <= action.end_s - previous_end[index] < 0.55
+                previous_end[index] = action.end_s
                 assert len(action.audio) == round((action.end_s - action.start_s) * RATE)
+                session.result(action, _transcript("hello world", 0.5))
                 interims.append(action)
             if isinstance(action, SpeechEnded):
                 assert interims and not session.is_current(interims[-1])
                 ended.append(action)
     assert {interim.utterance_index for interim in interims} == {0, 1}
     for utterance in ended:
-        # One interim per 0.5 s of audio while the utterance's speech went on: its span less
-        # the 0.3 s trailing padding plus the 0.15 s of silence (5 frames) after which the
-        # candidate final decodes the rest. The push that takes the candidate sends no interim,
-        # so the last may be missing.
+        # One interim 0.12 s into the speech, then one per 0.5 s of audio while the speech went
+        # on: up to its end (less the 0.3 s trailing padding) plus the 0.06 s of silence (2
+        # frames) after which the candidate final decodes the rest. The push that takes the
+        # candidate sends no interim, so the last may be missing.
         count = sum(interim.utterance_index == utterance.utterance_index for interim in interims)
-        expected = math.floor((utterance.end_s - utterance.start_s - 0.3 + 0.15) / 0.5)
+        speech_s = utterance.end_s - 0.3 + 0.06 - started[utterance.utterance_index]
+        expected = 1 + math.floor((speech_s - 0.12) / 0.5)
         assert expected - 1 <= count <= expected
+
+
+@pytest.mark.parametrize("interval_ms", [500, 2000])
+@pytest.mark.parametrize("chunk_ms", [10, 100])
+def test_first_interim_is_requested_120_ms_into_the_speech(
+    speech: np.ndarray, interval_ms: int, chunk_ms: int
+) -> None:
+    """The first interim of each utterance is requested once FIRST_INTERIM_MS (120 ms) of its
+    speech has arrived, whatever the interval and however the audio is split (up to one
+    message later); while none has held words, again after each 100 ms more audio, for at most
+    one interval; the first that holds words starts the interval. The stream's clock is its
+    audio: offsets here are where in the stream each request was issued."""
+    session = StreamSession(ScriptedRecognizer(), StreamOptions(
+        interim_results=True, interim_interval_ms=interval_ms))
+    started: dict[int, float] = {}
+    requested: dict[int, list[float]] = {0: [], 1: []}
+    for chunk in _split(float_to_pcm16(speech), [RATE * 2 * chunk_ms // 1000]):
+        for action in session.push(chunk):
+            if isinstance(action, SpeechStarted):
+                started[action.utterance_index] = action.offset_s
+            if isinstance(action, InterimRequest):
+                ends = requested[action.utterance_index]
+                assert action.end_s == session.received_s  # issued as the audio arrived
+                ends.append(action.end_s)
+                # Utterance 0: the first three decode before the first word; utterance 1's
+                # first holds words.
+                words = len(ends) > 3 or action.utterance_index == 1
+                session.result(action, _transcript("hello world" if words else "", 0.5))
+    chunk_s = chunk_ms / 1000
+    for index, ends in requested.items():
+        assert 0.12 <= round(ends[0] - started[index], 6) < 0.12 + chunk_s
+    first, *retries, steady = requested[0][:5]
+    gaps = [round(b - a, 6) for a, b in zip([first, *retries], retries, strict=False)]
+    assert len(gaps) == 3 and all(0.1 <= gap < 0.1 + chunk_s for gap in gaps)
+    interval_s = interval_ms / 1000
+    assert interval_s <= round(steady - retries[-1], 6) < interval_s + chunk_s
+    assert interval_s <= round(requested[1][1] - requested[1][0], 6) < interval_s + chunk_s
+
+
+def test_first_interim_retries_stop_after_one_interval(speech: np.ndarray) -> None:
+    """Audio whose interims never hold words is re-decoded every 100 ms for one interval only,
+    then once per interval: noise costs little."""
+    session = StreamSession(ScriptedRecognizer(), StreamOptions(
+        interim_results=True, interim_interval_ms=500))
+    ends: list[float] = []
+    for chunk in _split(float_to_pcm16(speech), [160]):  # 10 ms
+        for action in session.push(chunk):
+            if isinstance(action, InterimRequest) and action.utterance_index == 0:
+                ends.append(action.end_s)
+                session.result(action, _transcript("", 0.0))
+    gaps = [round(b - a, 3) for a, b in zip(ends, ends[1:], strict=False)]
+    # Retries while the next one is due inside the first interval: at +0.1 .. +0.4 s.
+    assert gaps[:4] == [0.1] * 4
+    assert all(gap == 0.5 for gap in gaps[4:]) and len(gaps) > 4
 
 
 def test_no_interims_unless_asked(speech: np.ndarray) -> None:
@@ -356,8 +423,9 @@ def test_speculative_final_is_dropped_when_speech_resumes() -> None:
     stale, kept, ended, final = actions[1], actions[2], actions[3], actions[4]
     assert isinstance(stale, CandidateRequest) and isinstance(kept, CandidateRequest)
     assert isinstance(ended, SpeechEnded) and isinstance(final, FinalRequest)
-    # The first candidate was taken 150 ms into the pause, before the second sentence.
-    assert stale.end_s - stale.speech_end_s == pytest.approx(0.15, abs=0.1)
+    # The first candidate was taken 60 ms (two frames) into the pause, before the second
+    # sentence.
+    assert stale.end_s - stale.speech_end_s == pytest.approx(0.06, abs=0.03)
     assert stale.speech_end_s < kept.speech_end_s - 1.0
     assert not session.is_current(stale)  # speech resumed: never used
     # The one final names the candidate taken after the second sentence, which holds all of
@@ -394,10 +462,10 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
         return ended.end_s - ended.speech_end_s
 
     # min_silence_ms 500 (the default) would keep all 300 ms of padding.
-    # BALANCED and HIGH: the frame after the candidate was decoded (taken at 150 ms, five
-    # frames); the final keeps 150 ms of it.
-    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.18)
-    assert silence_kept(["A sentence."], Eagerness.HIGH) == pytest.approx(0.18)
+    # BALANCED and HIGH: 150 ms (five frames) once the candidate (taken at 60 ms, two frames,
+    # and decoded at once here) ends a sentence; the final keeps 60 ms of it.
+    assert silence_kept(["A sentence."], Eagerness.BALANCED) == pytest.approx(0.15)
+    assert silence_kept(["A sentence."], Eagerness.HIGH) == pytest.approx(0.15)
     assert silence_kept(["A sentence."], Eagerness.LOW) == pytest.approx(0.3)
     assert silence_kept(["Please call me and"], Eagerness.HIGH) == pytest.approx(0.3)
     # Mid-phrase, BALANCED waits 1000 ms: a 0.7 s pause does not end the utterance, which
@@ -411,12 +479,12 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
     assert finals(["Please call me and"] * 2) == 1
     assert finals(["The quick brown fox jumps over the lazy dog."] * 2) == 2
     # A mid-phrase pause's longer wait ends when speech resumes: the next pause is judged by
-    # its own candidate, here a finished sentence, which ends the utterance after 180 ms.
+    # its own candidate, here a finished sentence, which ends the utterance after 150 ms.
     session = StreamSession(ScriptedRecognizer(["Please call me and", "Two sentences."]),
                             StreamOptions(eagerness=Eagerness.BALANCED))
     actions = _push_all(session, _paused(0.7), chunk_bytes=320, decode=True)
     ended = [a for a in actions if isinstance(a, SpeechEnded)]
-    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.18)
+    assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.15)
 
 
 def test_finalize_ends_the_open_utterance_at_once(speech: np.ndarray) -> None:

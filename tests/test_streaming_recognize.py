@@ -215,7 +215,7 @@ def test_multi_utterance_finals_text_offsets_and_events(server: ServerProcess) -
     started, ended = outcome.events(STARTED), outcome.events(ENDED)
     assert [(e.utterance_index, e.offset_ms) for e in started] == [
         (f.utterance_index, f.start_offset_ms + PAD_MS) for f in finals]
-    # Each final is its candidate, decoded once 150 ms of the pause were heard (five 30 ms
+    # Each final is its candidate, decoded once 60 ms of the pause were heard (two 30 ms
     # frames): its audio ends there, inside the padding.
     assert [(e.utterance_index, e.offset_ms) for e in ended] == [
         (f.utterance_index, f.end_offset_ms - CANDIDATE_SILENCE_MS) for f in finals]
@@ -297,8 +297,8 @@ def test_finished_sentences_end_sooner_than_min_silence(server: ServerProcess) -
     # (the gap leaves it 1.35 s, room for a loaded machine).
     outcome = stream(server.target, audio, realtime=True,
                      endpointing=recognizer_pb2.EndpointingConfig(min_silence_ms=3000))
-    # BALANCED: the candidate decoded 150 ms into the silence after "message." ended the
-    # first; min_silence_ms alone would join the two.
+    # BALANCED: the candidate decoded 60 ms into the silence after "message." ended the
+    # first 150 ms into it; min_silence_ms alone would join the two.
     assert [f.utterance_index for f in outcome.finals] == [0, 1]
     assert wer(texts, [f.transcript for f in outcome.finals]) <= UTTERANCE_WER_BOUND
     # The finals were the candidates: ready at the endpoint.

@@ -12,10 +12,18 @@ from __future__ import annotations
 import enum
 import re
 
-# Unvoiced time after which the candidate final is decoded. 150 ms is five WebRTC frames:
-# shorter than the pauses between words of fluent speech is rare (stops and plosives close
-# under 100 ms), and it leaves the decode time to finish before a 300-500 ms endpoint.
-CANDIDATE_SILENCE_MS = 150
+# Unvoiced time after which the candidate final is decoded: two WebRTC frames. WebRTC's VAD
+# keeps calling speech about 100 ms past the last voiced audio (its hangover), so this is some
+# 160 ms of real silence, longer than the stops and plosives inside fluent speech; a pause that
+# ends sooner only costs a candidate decode that is dropped. Measured on real speech (issue 14b,
+# 4 streams, shared machine, load 3.1-3.5): 60 ms gave last final p50 / p95 0.402 / 0.502 s,
+# 90 ms 0.404 / 0.594 s, 150 ms 0.455-0.551 / 0.745-0.795 s, all at WER 4.1-4.6 % (offline
+# 4.1 %); at 16 streams 60 ms 0.355 / 0.789 s WER 3.0 % against 150 ms 0.854 / 3.986 s 3.2 %.
+CANDIDATE_SILENCE_MS = 60
+# Unvoiced time after which a candidate that ends a sentence ends the utterance (BALANCED and
+# HIGH): five WebRTC frames. Kept apart from CANDIDATE_SILENCE_MS so that decoding sooner does
+# not also end sooner: a 60 ms gap inside a sentence that Whisper punctuates would cut it.
+SENTENCE_END_SILENCE_MS = 150
 _TERMINAL = (".", "?", "!")
 # Words after which a sentence cannot end: articles, prepositions, conjunctions, possessives
 # and auxiliaries. Whisper writes a period at any pause, so punctuation alone would cut there.
@@ -33,8 +41,8 @@ class Eagerness(str, enum.Enum):
     """How soon an utterance ends after speech stops (per stream; BALANCED by default)."""
 
     LOW = "low"  # a finished sentence ends at min_silence_ms; a mid-phrase stop waits double
-    BALANCED = "balanced"  # finished: once the candidate is decoded; mid-phrase: >= 1000 ms
-    HIGH = "high"  # finished: once the candidate is decoded; mid-phrase: min_silence_ms
+    BALANCED = "balanced"  # finished: candidate decoded and 150 ms unvoiced; mid-phrase: 1 s+
+    HIGH = "high"  # finished: candidate decoded and 150 ms unvoiced; mid-phrase: min_silence
 
 
 # (silence for a finished sentence, silence for a stop mid-phrase), milliseconds, as functions
@@ -45,8 +53,8 @@ class Eagerness(str, enum.Enum):
 # real speech (issue 14, 4 streams, int8, shared machine): 0.379 / 0.659 s p50 / p95 and WER
 # 4.1 % against 0.402 / 0.545 s and 4.6 % (2 words in about 420), differences of the size that
 # the machine's load moves from run to run.
-_COMPLETE_MS = {Eagerness.LOW: None, Eagerness.BALANCED: CANDIDATE_SILENCE_MS,
-                Eagerness.HIGH: CANDIDATE_SILENCE_MS}
+_COMPLETE_MS = {Eagerness.LOW: None, Eagerness.BALANCED: SENTENCE_END_SILENCE_MS,
+                Eagerness.HIGH: SENTENCE_END_SILENCE_MS}
 _MID_PHRASE_MS = {Eagerness.LOW: 2, Eagerness.BALANCED: 1000, Eagerness.HIGH: None}
 MAX_SILENCE_MS = 10000  # the top of min_silence_ms's range (settings.py)
 

@@ -60,13 +60,15 @@ class SpeechEnded:
 @dataclass(frozen=True)
 class OpenUtterance:
     """The utterance still being heard: its index, the span of audio it holds so far, where
-    its speech last ended (the end of its last voiced frame) and the unvoiced time since."""
+    its speech started (SpeechStarted's offset) and last ended (the end of its last voiced
+    frame), and the unvoiced time since."""
 
     utterance_index: int
     start_s: float
     end_s: float
     speech_end_s: float
     silence_s: float
+    speech_start_s: float
 
 
 Event: TypeAlias = SpeechStarted | SpeechEnded
@@ -114,6 +116,7 @@ class _Utterance:
     last_voiced_end: int
     silent_frames: int
     silence_frames_needed: int
+    speech_start: int
 
 
 class Endpointer:
@@ -154,7 +157,8 @@ class Endpointer:
             return None
         return OpenUtterance(self._open.index, _seconds(self._open.start),
                              _seconds(self._buffer.end), _seconds(self._open.last_voiced_end),
-                             _seconds(self._open.silent_frames * self._frame))
+                             _seconds(self._open.silent_frames * self._frame),
+                             _seconds(self._open.speech_start))
 
     def set_min_silence_ms(self, utterance_index: int, min_silence_ms: int) -> None:
         """End the open utterance `utterance_index` after `min_silence_ms` of unvoiced frames
@@ -258,7 +262,7 @@ class Endpointer:
                ) -> SpeechStarted:
         """Open an utterance whose audio starts at `start` and whose speech starts at `onset`."""
         self._open = _Utterance(self._next_index, start, last_voiced_end, silent_frames,
-                                self._silence_frames)
+                                self._silence_frames, onset)
         self._next_index += 1
         self._window.clear()
         self._buffer.drop_before(start)

@@ -30,8 +30,19 @@ from voxserve.server.errors import InvalidArgument
 from voxserve.server.stop import StopSignal
 from voxserve.server.streaming.committed import CommittedWords, normalized
 from voxserve.server.streaming.eagerness import CANDIDATE_SILENCE_MS, Eagerness, silence_ms
-from voxserve.server.streaming.endpointer import Endpointer, SpeechEnded, SpeechStarted
-from voxserve.server.streaming.settings import INTERIM_INTERVAL_MS, Detector, EndpointingOptions
+from voxserve.server.streaming.endpointer import (
+    Endpointer,
+    OpenUtterance,
+    SpeechEnded,
+    SpeechStarted,
+)
+from voxserve.server.streaming.settings import (
+    FIRST_INTERIM_MS,
+    FIRST_INTERIM_RETRY_MS,
+    INTERIM_INTERVAL_MS,
+    Detector,
+    EndpointingOptions,
+)
 from voxserve.server.streaming.vad import FrameClassifier, SileroModel, SileroVad, WebRtcVad
 
 
@@ -169,6 +180,7 @@ class StreamSession:
             temperature_fallback=False,
         )
         self._latest_interim: InterimRequest | None = None
+        self._first_interim_s: float | None = None  # where the open utterance's first was due
         self._candidate: CandidateRequest | None = None
         # The trailing silence a final decodes: what its candidate holds (or less padding).
         self._kept_silence_ms = min(options.endpointing.speech_pad_ms, CANDIDATE_SILENCE_MS)
@@ -286,6 +298,7 @@ class StreamSession:
                 event.audio.flags.writeable = False  # shared with the decoding thread
                 actions.append(self._final(event))
                 self._latest_interim = None
+                self._first_interim_s = None
                 self._candidate = None
                 if self.options.single_utterance:
                     actions.append(EndOfSingleUtterance(event.utterance_index, event.offset_s))
@@ -348,15 +361,33 @@ class StreamSession:
         if (candidate is not None and candidate.utterance_index == heard.utterance_index
                 and candidate.speech_end_s == heard.speech_end_s):
             return []  # paused: the candidate decodes the same speech, for the final
-        latest = self._latest_interim
-        since_s = latest.end_s if latest is not None else heard.start_s
-        if heard.end_s - since_s < self.options.interim_interval_ms / 1000:
+        if heard.end_s < self._next_interim_s(heard) - 1e-9:
             return []
         audio = self._endpointer.open_audio()
         audio.flags.writeable = False
         self._latest_interim = InterimRequest(heard.utterance_index, audio, heard.start_s,
                                               heard.end_s)
+        if self._first_interim_s is None:
+            self._first_interim_s = heard.end_s
         return [self._latest_interim]
+
+    def _next_interim_s(self, heard: OpenUtterance) -> float:
+        """Where (stream seconds) the open utterance's next interim request is due.
+
+        The first once FIRST_INTERIM_MS of its speech has been heard; until an interim of it
+        has held words (one may be skipped for the interim budget, or decode before the first
+        word), again every FIRST_INTERIM_RETRY_MS, for at most one interval; then one every
+        interim_interval_ms. Counting from the speech's start, not from the utterance's leading
+        padding, keeps the first interim's wait independent of the interval and the padding."""
+        latest = self._latest_interim
+        if latest is None:
+            return heard.speech_start_s + FIRST_INTERIM_MS / 1000
+        interval_s = self.options.interim_interval_ms / 1000
+        first_s = self._first_interim_s if self._first_interim_s is not None else latest.end_s
+        if (heard.utterance_index not in self._committed
+                and latest.end_s + FIRST_INTERIM_RETRY_MS / 1000 < first_s + interval_s):
+            return latest.end_s + FIRST_INTERIM_RETRY_MS / 1000
+        return latest.end_s + interval_s
 
 
 def _stability(previous: tuple[str, ...] | None, current: tuple[str, ...],

@@ -6,14 +6,17 @@ import grpc
 
 from voxserve.server.admission import Admission
 from voxserve.server.asr.types import LanguageIdentification
-from voxserve.server.audio.decode import decode_recording
 from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Recognizer
-from voxserve.server.errors import InvalidArgument, LimitExceeded, ModelNotFound
+from voxserve.server.errors import InvalidArgument, ModelNotFound
 from voxserve.server.inference import InferencePool
-from voxserve.server.language import primary_subtag
 from voxserve.server.repository import ModelRepository
-from voxserve.server.servicers.recognizer import channel_count, encoding_name, ms, sample_rate_hz
+from voxserve.server.servicers.recognizer import (
+    candidate_languages,
+    check_audio_size,
+    decode_request_audio,
+    ms,
+)
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
 from voxserve.v1 import classifier_pb2, classifier_pb2_grpc
@@ -76,20 +79,13 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
         self, request: classifier_pb2.ClassifyLanguageRequest, context: grpc.aio.ServicerContext
     ) -> classifier_pb2.ClassifyLanguageResponse:
         config = request.config
-        size = len(request.audio_content)
-        if size > self._config.max_audio_bytes:
-            raise LimitExceeded(f"audio_content is {size} bytes; the limit is "
-                                f"{self._config.max_audio_bytes} bytes (--max-audio-bytes)")
+        check_audio_size(request.audio_content, self._config.max_audio_bytes)
         count = max_results(config)
         recognizer = multilingual_recognizer(self._state.repository, config.model)
-        candidates = tuple(primary_subtag(tag, "config.language_codes")
-                           for tag in config.language_codes)
+        candidates = candidate_languages(config.language_codes)
         with self._admission.slot():
-            audio = await self._pool.run(
-                decode_recording, request.audio_content, encoding_name(config.encoding),
-                sample_rate_hz(config), channel_count(config),
-                max_duration_s=self._config.max_stream_duration_s,
-            )
+            audio = await decode_request_audio(self._pool, config, request.audio_content,
+                                               self._config.max_stream_duration_s)
             found = await self._pool.run(recognizer.identify_language, audio.samples,
                                          candidates)
         return classify_language_response(found, recognizer.info.name, count)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from voxserve.server.admission import Admission
 from voxserve.server.asr.types import TranscribeOptions, Transcript, Word
-from voxserve.server.audio.decode import decode_recording
+from voxserve.server.audio.decode import Audio, decode_recording
 from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import (
@@ -133,9 +133,29 @@ def transcribe_options(config: recognizer_pb2.RecognitionConfig) -> TranscribeOp
         language=(primary_subtag(config.language_code, "config.language_code")
                   if config.language_code.strip() else None),
         word_timestamps=config.enable_word_time_offsets,
-        language_codes=tuple(primary_subtag(tag, "config.language_codes")
-                             for tag in config.language_codes),
+        language_codes=candidate_languages(config.language_codes),
         translate=config.translate_to_english,
+    )
+
+
+def candidate_languages(tags: Sequence[str]) -> tuple[str, ...]:
+    """A request's candidate languages (`config.language_codes`) as primary subtags."""
+    return tuple(primary_subtag(tag, "config.language_codes") for tag in tags)
+
+
+def check_audio_size(audio_content: bytes, limit_bytes: int, hint: str = "") -> None:
+    """LimitExceeded when a recording is over --max-audio-bytes, before any work."""
+    if len(audio_content) > limit_bytes:
+        raise LimitExceeded(f"audio_content is {len(audio_content)} bytes; the limit is"
+                            f" {limit_bytes} bytes (--max-audio-bytes){hint}")
+
+
+async def decode_request_audio(pool: InferencePool, config: AudioConfig, audio_content: bytes,
+                               max_duration_s: float) -> Audio:
+    """A unary request's recording decoded on the pool, as its config declares it."""
+    return await pool.run(
+        decode_recording, audio_content, encoding_name(config.encoding),
+        sample_rate_hz(config), channel_count(config), max_duration_s=max_duration_s,
     )
 
 
@@ -353,20 +373,13 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
         self, request: recognizer_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
     ) -> recognizer_pb2.RecognizeResponse:
         config = request.config
-        if len(request.audio_content) > self._config.max_audio_bytes:
-            raise LimitExceeded(
-                f"audio_content is {len(request.audio_content)} bytes; the limit is"
-                f" {self._config.max_audio_bytes}"
-                " bytes (--max-audio-bytes); stream longer recordings with StreamingRecognize"
-            )
+        check_audio_size(request.audio_content, self._config.max_audio_bytes,
+                         "; stream longer recordings with StreamingRecognize")
         recognizer = self._state.repository.recognizer(config.model, requested_languages(config))
         options = transcribe_options(config)
         with self._admission.slot():
-            audio = await self._pool.run(
-                decode_recording, request.audio_content, encoding_name(config.encoding),
-                sample_rate_hz(config), channel_count(config),
-                max_duration_s=self._config.max_stream_duration_s,
-            )
+            audio = await decode_request_audio(self._pool, config, request.audio_content,
+                                               self._config.max_stream_duration_s)
             transcript = await self._pool.run_stoppable(
                 lambda stop: recognizer.transcribe(audio.samples, options, stop))
         return recognize_response(transcript, recognizer.info.name)

@@ -173,11 +173,12 @@ class StreamSession:
         self._recognizer = recognizer
         self._decoder = StreamDecoder(options.encoding, options.sample_rate_hz, options.channels)
         self._endpointer = Endpointer(options.endpointing, create_vad(options.endpointing, silero))
-        # Interims are greedy only and without timestamp tokens: a newer interim or the final
-        # soon replaces them, so a temperature fallback's extra decodes would only delay them.
+        # Interims are greedy only, without timestamp tokens and cut before a repeated block
+        # (no 30 s re-decode): a newer interim or the final soon replaces them, so a fallback's
+        # extra decodes would only delay them and take CPU from the finals.
         self._interim_options = dataclasses.replace(
             options.transcribe, word_timestamps=False, without_timestamps=True,
-            temperature_fallback=False,
+            temperature_fallback=False, cut_repeats=True,
         )
         self._latest_interim: InterimRequest | None = None
         self._first_interim_s: float | None = None  # where the open utterance's first was due

@@ -89,10 +89,7 @@ class Transcription:
         self.language = language
         self.language_probability = 1.0 if language is not None else 0.0
         self._last_speech_s = 0.0
-        # the prompt of the next window: the caller's, then (condition_on_previous_text) the
-        # tokens of the segments so far, newest last
-        self._prompt: list[int] = list(options.prompt_tokens)
-        del self._prompt[: -self._config.max_text_tokens + 1]
+        self._prompt: list[int] = []  # tokens of the segments so far, newest last
 
     def transcribe(self, audio: np.ndarray) -> list[Segment]:
         """Walk 30 s windows from the start, each beginning where the last full segment ended."""
@@ -187,10 +184,10 @@ class Transcription:
     def _remember(self, drafts: list[DraftSegment], result: WindowResult) -> None:
         """Keep the window's tokens as the next window's prompt (whisper's
         condition_on_previous_text); text sampled above temperature 0.5 is not worth following,
-        so the prompt starts afresh after it. Without conditioning, the caller's prompt served
-        the first window only (as whisper's initial_prompt)."""
-        if not self._options.condition_on_previous_text or (
-                result.temperature > PROMPT_RESET_TEMPERATURE):
+        so the prompt starts afresh after it."""
+        if not self._options.condition_on_previous_text:
+            return
+        if result.temperature > PROMPT_RESET_TEMPERATURE:
             self._prompt = []
             return
         self._prompt.extend(t for d in drafts for t in d.tokens)
@@ -316,7 +313,6 @@ class Transcription:
             for w in draft.words
             if w.word.strip()
         )
-        eot = self._config.special.eot
         return Segment(
             start_s=round(draft.start_s, 3),
             end_s=round(draft.end_s, 3),
@@ -326,5 +322,4 @@ class Transcription:
             words=words,
             language=language.code,
             language_probability=language.probability,
-            tokens=tuple(t for t in draft.tokens if t < eot),
         )

@@ -40,10 +40,6 @@ class TranscribeOptions:
     # Give each 30 s window the text of the windows before as a prompt (whisper's
     # condition_on_previous_text).
     condition_on_previous_text: bool = False
-    # Text tokens of what was said before this audio (a stream's previous utterance, from
-    # Transcript.tokens), given to the first window after <|startofprev|> as whisper's
-    # initial_prompt does; its last max_text_tokens - 1 at most. Empty: no prompt.
-    prompt_tokens: tuple[int, ...] = ()
     max_initial_timestamp_s: float = 1.0
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
@@ -91,7 +87,6 @@ class Segment:
     words: tuple[Word, ...] = ()
     language: str = ""  # of the window holding the segment (detected per window)
     language_probability: float = 1.0  # 1.0 where the language was set, not detected
-    tokens: tuple[int, ...] = ()  # its text tokens (no timestamps): a later call's prompt
 
     @property
     def confidence(self) -> float:
@@ -114,11 +109,6 @@ class Transcript:
     def text(self) -> str:
         """The segments' text joined with single spaces."""
         return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        """The segments' text tokens in order (TranscribeOptions.prompt_tokens of a later call)."""
-        return tuple(t for s in self.segments for t in s.tokens)
 
     @property
     def confidence(self) -> float:

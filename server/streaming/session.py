@@ -57,9 +57,6 @@ class StreamOptions:
     interim_interval_ms: int = INTERIM_INTERVAL_MS.default
     single_utterance: bool = False
     eagerness: Eagerness = Eagerness.BALANCED
-    # Decode each final (and its candidate) with the previous utterance's final text as
-    # Whisper's prompt (issue 14's item 3).
-    prompt_with_previous: bool = False
     endpointing: EndpointingOptions = field(default_factory=EndpointingOptions)
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
 
@@ -101,7 +98,6 @@ class CandidateRequest:
     start_s: float
     end_s: float
     speech_end_s: float
-    prompt: tuple[int, ...] = ()  # text tokens of the stream's previous final (or none)
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +112,6 @@ class FinalRequest:
     end_s: float
     speech_end_s: float
     candidate: CandidateRequest | None = None
-    prompt: tuple[int, ...] = ()  # text tokens of the stream's previous final (or none)
 
 
 DecodeRequest: TypeAlias = InterimRequest | CandidateRequest | FinalRequest
@@ -190,9 +185,6 @@ class StreamSession:
         self._candidate: CandidateRequest | None = None
         # The trailing silence a final decodes: what its candidate holds (or less padding).
         self._kept_silence_ms = min(options.endpointing.speech_pad_ms, CANDIDATE_SILENCE_MS)
-        # Text tokens of the latest final that held words: the next candidates' and finals'
-        # prompt when options.prompt_with_previous is set.
-        self._previous_tokens: tuple[int, ...] = ()
         self._interim_words: dict[int, tuple[str, ...]] = {}
         self._committed: dict[int, CommittedWords] = {}
         self._finished = False
@@ -245,10 +237,7 @@ class StreamSession:
         its steps once `stop` is set."""
         if isinstance(request, InterimRequest):
             return self._recognizer.transcribe(request.audio, self._interim_options, stop)
-        options = self.options.transcribe
-        if request.prompt:
-            options = dataclasses.replace(options, prompt_tokens=request.prompt)
-        return self._recognizer.transcribe(request.audio, options, stop)
+        return self._recognizer.transcribe(request.audio, self.options.transcribe, stop)
 
     def is_current(self, request: DecodeRequest) -> bool:
         """False for an interim request overtaken by a newer one or by its utterance's end, and
@@ -272,7 +261,6 @@ class StreamSession:
         confidence = transcript.confidence
         text = transcript.text.strip()
         if is_final:
-            self._previous_tokens = transcript.tokens or self._previous_tokens
             self._interim_words.pop(request.utterance_index, None)
             self._committed.pop(request.utterance_index, None)
             stability, committed, tentative = 1.0, text, ""
@@ -328,8 +316,7 @@ class StreamSession:
         candidate = self._candidate_for(event)
         if candidate is not None:
             return FinalRequest(event.utterance_index, candidate.audio, candidate.start_s,
-                                candidate.end_s, event.speech_end_s, candidate,
-                                candidate.prompt)
+                                candidate.end_s, event.speech_end_s, candidate)
         audio, end_s = event.audio, event.end_s
         if event.cause != "max_utterance":
             kept_end_s = event.speech_end_s + self._endpointer.whole_frames_s(
@@ -338,7 +325,7 @@ class StreamSession:
                 audio = audio[: round((kept_end_s - event.start_s) * SAMPLE_RATE_HZ)]
                 end_s = event.start_s + len(audio) / SAMPLE_RATE_HZ
         return FinalRequest(event.utterance_index, audio, event.start_s, end_s,
-                            event.speech_end_s, prompt=self._prompt())
+                            event.speech_end_s)
 
     def _candidate_for(self, event: SpeechEnded) -> CandidateRequest | None:
         """The current candidate when it holds all of the ended utterance's speech: no voiced
@@ -364,14 +351,8 @@ class StreamSession:
         audio.flags.writeable = False
         self._candidate = CandidateRequest(heard.utterance_index, audio, heard.start_s,
                                            heard.start_s + len(audio) / SAMPLE_RATE_HZ,
-                                           heard.speech_end_s, self._prompt())
+                                           heard.speech_end_s)
         return [self._candidate]
-
-    def _prompt(self) -> tuple[int, ...]:
-        """The prompt of a candidate or final requested now: the latest final's text tokens
-        (with prompt_with_previous). Finals are decoded in the background, so under load the
-        one before may still be under way; the newest known is used then."""
-        return self._previous_tokens if self.options.prompt_with_previous else ()
 
     def _interim(self) -> list[Action]:
         heard = self._endpointer.open_utterance

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from voxserve.server.runtime import release_freed_memory
+from voxserve.server.runtime import release_freed_memory, run
 
 # The flow's receptive field: 4 coupling layers, each a WaveNet of 4 convolutions of kernel 5
 # (Piper's VITS hyper-parameters), reach 4 x 4 x 2 = 32 frames to each side; with that much
@@ -28,9 +28,9 @@ CONTEXT_FRAMES = 32
 FIRST_WINDOW_FRAMES = 32
 WINDOW_GROWTH = 4
 # A streamed unit's runs up to these sizes keep what they grew the sessions' CPU arenas by; other
-# runs shrink them (with `run_options`). A stream's first windows and short units are many
-# small runs (a 9-word sentence: decoder runs of 64, 145 and 118 frames), and shrinking after
-# each cost them 25-35 % more CPU, the arena regrown every time; what they keep is bounded: a
+# runs shrink them (`shrink_arena`, see runtime.run). A stream's first windows and short units
+# are many small runs (a 9-word sentence: decoder runs of 64, 145 and 118 frames), and shrinking
+# after each cost them 25-35 % more CPU, the arena regrown every time; what they keep is bounded: a
 # decoder run of 160 frames with context grows the arena by about 50 MiB, 64 frames by 21 MiB,
 # until the next run that shrinks it. Sentences (Synthesize) always shrink it: 4 concurrent
 # calls ending on short sentences kept +189 MiB otherwise.
@@ -57,10 +57,10 @@ class SplitVits:
     """The encoder and decoder sessions of one voice."""
 
     def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession,
-                 run_options: ort.RunOptions | None = None) -> None:
+                 shrink_arena: bool = False) -> None:
         self._encoder = encoder
         self._decoder = decoder
-        self._run_options = run_options  # runtime.shrinking_run_options() for large runs
+        self._shrink_arena = shrink_arena  # for large runs, see runtime.run
         self._speakers = any(i.name == "sid" for i in encoder.get_inputs())
 
     @staticmethod
@@ -116,11 +116,11 @@ class SplitVits:
     def _run(self, session: ort.InferenceSession, feeds: Mapping[str, object], keep: bool
              ) -> list[np.ndarray]:
         """One session run; unless `keep`, it shrinks the arena after it and trims the C heap."""
-        options = None if keep else self._run_options
+        shrink = self._shrink_arena and not keep
         try:
-            return list(session.run(None, feeds, options))
+            return run(session, None, feeds, shrink_arena=shrink)
         finally:
-            if options is not None:
+            if shrink:
                 release_freed_memory()
 
 

@@ -189,40 +189,63 @@ TOY_WORDS = {0: b" Please", 1: b" enter", 2: b" in", 3: b" New", 4: b" York", 5:
              6: b",", 7: b" Tom", 8: b"orrow", 9: b" please"}
 
 
-def watch_decode(tokens: list[int]) -> tuple[int, RepeatCut]:
+def watch_decode(tokens: list[int], stop_at_inner: bool = False) -> tuple[int, RepeatCut]:
     """How many of `tokens` a tentative decode samples before it stops, and its watch."""
-    watch = RepeatCut(WhisperTokenizer(TOY_WORDS, {}, EOT))
+    watch = RepeatCut(WhisperTokenizer(TOY_WORDS, {}, EOT), stop_at_inner)
     for count in range(1, len(tokens) + 1):
         if watch.push(tokens[:count]):
+            watch.finish(tokens[:count])
             return count, watch
     watch.finish(tokens)
     return len(tokens), watch
 
 
-def test_a_tentative_decode_stops_once_a_block_is_said_again() -> None:
+def test_a_loop_stops_the_decode_at_its_third_saying() -> None:
     sentence = [0, 1, 2, 3, 4, 5]  # " Please enter in New York."
     loop = sentence * 4
     sampled, watch = watch_decode(loop)
-    # stopped when the word after the second "York" began: one token past the repeat
-    assert sampled == 2 * len(sentence) + 1
+    # stopped once the word after the third "York" began: three sayings and one token
+    assert sampled == 3 * len(sentence) + 1
     assert watch.cut(loop[:sampled]) == [0, 1, 2, 3, 4]  # the first saying, less its "."
+    assert not watch.inner
 
 
-def test_the_cut_keeps_no_punctuation_that_led_into_the_repeat() -> None:
+def test_the_cut_keeps_no_punctuation_that_led_into_the_loop() -> None:
     tokens = [0, 6, 9, 6, 9, 6]  # " Please, please, please,"
+    _, watch = watch_decode(tokens)
+    assert watch.cut(tokens) == [0]
+
+
+def test_a_block_said_twice_at_the_end_is_cut() -> None:
+    # " enter in enter in": a short window's echo (or speech said twice: the final keeps it)
+    sampled, watch = watch_decode([1, 2, 1, 2])
+    assert (sampled, watch.cut_at) == (4, 2)
+    assert watch.cut([1, 2, 1, 2]) == [1, 2]
+
+
+def test_a_block_said_twice_then_other_words_is_kept_or_stops_the_fast_path() -> None:
+    tokens = [0, 1, 0, 1, 3, 4, 5]  # " Please enter Please enter New York."
     sampled, watch = watch_decode(tokens)
-    assert watch.cut(tokens[:sampled]) == [0]
+    assert (sampled, watch.cut_at, watch.inner) == (7, None, True)
+    assert watch.cut(tokens) == tokens  # maybe speech said twice: nothing is cut
+    # on a short window's fast path the decode stops once "New" is complete, to be decoded
+    # again padded to 30 s
+    sampled, watch = watch_decode(tokens, stop_at_inner=True)
+    assert (sampled, watch.cut_at, watch.inner) == (6, None, True)
+
+
+def test_a_loop_after_a_kept_repetition_is_still_cut() -> None:
+    tokens = [0, 0, 1, 2, 2, 2, 2]  # " Please Please enter in in in in"
+    sampled, watch = watch_decode(tokens)
+    assert watch.inner and watch.cut_at == 4
+    assert watch.cut(tokens[:sampled]) == [0, 0, 1, 2]
 
 
 def test_a_word_still_growing_is_not_judged_until_the_next_one() -> None:
     # " Tom" then " Tom" + "orrow": the second "Tom" was not a repeat
     sampled, watch = watch_decode([7, 7, 8])
-    assert (sampled, watch.repeat_at) == (3, None)
+    assert (sampled, watch.cut_at, watch.inner) == (3, None, False)
     assert watch.cut([7, 7, 8]) == [7, 7, 8]
-    # ...and a repeat that the end of the decode completes is found by finish()
-    sampled, watch = watch_decode([1, 2, 1, 2])
-    assert (sampled, watch.repeat_at) == (4, 2)
-    assert watch.cut([1, 2, 1, 2]) == [1, 2]
 
 
 def test_bad_manifest_is_a_load_error() -> None:

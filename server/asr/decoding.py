@@ -36,10 +36,12 @@ class WindowRequest:
     # text tokens of the windows before, given after <|startofprev|> (whisper's
     # condition_on_previous_text); empty: no prompt
     prompt: tuple[int, ...] = ()
-    # Stop at the first block of words said twice in a row and keep only the tokens before its
-    # second saying (repeats.py): for tentative text (interims), never for finals, where a real
-    # repetition must be kept
+    # Tentative text (interims), never finals: cut a loop, or a block of words said twice at
+    # the end, before its second saying (repeats.py); a block said twice and followed by other
+    # words is kept, or with stop_at_inner_repeat ends the decode for the caller to decode the
+    # window again padded to 30 s (a short window's fast path)
     cut_repeats: bool = False
+    stop_at_inner_repeat: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,11 @@ class WindowResult:
     temperature: float
     looped: bool  # stopped by the token budget, not by <|endoftext|>
     token_logprobs: tuple[float, ...] = ()  # log probability of each token in `tokens`
-    # decoding stopped at a repeated block (request.cut_repeats): `tokens` end before it
+    # request.cut_repeats: `tokens` were cut before a loop or a final echo (repeat_cut), or a
+    # block said twice was followed by other words (inner_repeat; with stop_at_inner_repeat,
+    # decoding stopped there)
     repeat_cut: bool = False
+    inner_repeat: bool = False
 
 
 def compression_ratio(text: str) -> float:
@@ -230,7 +235,7 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         out = network.decode(rest, start.cache, cross) if rest else start
         logits_at_sot = start.logits[0]
     no_speech = no_speech_probability(logits_at_sot, special.no_speech)
-    watch = RepeatCut(tokenizer) if request.cut_repeats else None
+    watch = RepeatCut(tokenizer, request.stop_at_inner_repeat) if request.cut_repeats else None
     token = decoder.push(out.logits[-1])
     cache = out.cache
     while token is not None and not (watch and watch.push(decoder.tokens)):
@@ -238,8 +243,10 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         out = network.decode([token], cache, cross)
         cache = out.cache
         token = decoder.push(out.logits[-1])
-    if watch is not None and watch.finish(decoder.tokens):
-        return _cut_result(decoder, watch.cut(decoder.tokens), no_speech, request, tokenizer)
+    if watch is not None:
+        watch.finish(decoder.tokens)
+        if watch.cut_at is not None:
+            return _cut_result(decoder, watch.cut(decoder.tokens), no_speech, request, tokenizer)
     tokens = tuple(decoder.tokens)
     return WindowResult(
         tokens=tokens,
@@ -249,13 +256,15 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         temperature=request.temperature,
         looped=decoder.looped,
         token_logprobs=decoder.token_logprobs,
+        inner_repeat=watch is not None and watch.inner,
     )
 
 
 def _cut_result(decoder: GreedyDecoder, kept: list[int], no_speech: float,
                 request: WindowRequest, tokenizer: WhisperTokenizer) -> WindowResult:
-    """The result of a decode stopped at a repeated block: the tokens before its second saying,
-    scored by their own mean log probability (no <|endoftext|> was sampled after them)."""
+    """The result of a decode cut before a loop or a final echo: the tokens before its second
+    saying, scored by their own mean log probability (no <|endoftext|> was sampled after
+    them)."""
     logprobs = decoder.token_logprobs[: len(kept)]
     average = sum(logprobs) / len(logprobs) if logprobs else decoder.sum_logprob / (
         len(decoder.tokens) + 1)

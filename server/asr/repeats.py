@@ -46,35 +46,49 @@ def has_repeated_words(text: str) -> bool:
 
 
 class RepeatCut:
-    """Watches a decode's tokens as they come: `push()` says when a repeated block is complete;
-    `cut()` gives the tokens before its second saying.
+    """Watches a tentative decode's tokens as they come, for a block of words said twice in a
+    row: `push()` after each token says when to stop, `finish()` at the end; then `cut_at`
+    names where a loop or an echo begins, and `cut()` gives the tokens before it.
+
+    - Said a third time in a row, a block is a loop: decoding stops and the text is cut before
+      its second saying ("Please, please, please" -> "Please").
+    - Said twice at the very end of the decode, it is cut the same way ("Agent logged in. Agent
+      logged in." -> "Agent logged in"), as a short window's echo, or speech said twice that the
+      final will hold.
+    - Followed by other words, it may be speech ("No, no, thanks"): `inner` is set, and with
+      `stop_at_inner` decoding stops there for the caller to decode the window again as a
+      final's is (padded to 30 s); without it the words are kept and watching goes on.
 
     Only words followed by another word count while decoding (the newest may still grow:
-    " Tom" + "orrow"), so each check looks only at blocks ending at newly completed words.
+    " Tom" + "orrow"), so each check looks only at newly completed words.
     """
 
-    def __init__(self, tokenizer: WhisperTokenizer) -> None:
+    def __init__(self, tokenizer: WhisperTokenizer, stop_at_inner: bool = False) -> None:
         self._tokenizer = tokenizer
-        self._checked = 0  # complete words already checked for a block ending at them
-        self.repeat_at: int | None = None  # word index of the first repeated block's 2nd saying
+        self._stop_at_inner = stop_at_inner
+        self._checked = 0  # complete words already looked at
+        self._run: tuple[int, int] | None = None  # (second saying's first word, block size)
+        self.cut_at: int | None = None  # word index where a loop or a final echo begins
+        self.inner = False  # a block said twice in a row was followed by other words
 
     def push(self, tokens: list[int]) -> bool:
-        """Whether `tokens` (all sampled so far) hold a repeated block among complete words."""
+        """Whether to stop decoding after `tokens` (all sampled so far)."""
         return self._scan(words_of(self._tokenizer.decode(tokens))[:-1])
 
-    def finish(self, tokens: list[int]) -> bool:
-        """Whether `tokens`, the whole decode, hold a repeated block (the last word counts)."""
-        return self._scan(words_of(self._tokenizer.decode(tokens)))
+    def finish(self, tokens: list[int]) -> None:
+        """The decode ended with `tokens` (its last word counts now)."""
+        if not self._scan(words_of(self._tokenizer.decode(tokens))) and self._run is not None:
+            self.cut_at = self._run[0]  # the repetition runs to the end: an echo
 
     def cut(self, tokens: list[int]) -> list[int]:
-        """The longest prefix of `tokens` whose text holds no more words than come before the
-        repeat's second saying, less the punctuation that led into it ("Please," of "Please,
-        please, please"); all of `tokens` when no repeat was found."""
-        if self.repeat_at is None:
+        """The longest prefix of `tokens` whose text holds only the words before `cut_at`, less
+        the punctuation that led into the repetition ("Please," of "Please, please, please");
+        all of `tokens` when nothing is to be cut."""
+        if self.cut_at is None:
             return list(tokens)
         kept = 0
         for end in range(1, len(tokens) + 1):
-            if len(words_of(self._tokenizer.decode(tokens[:end]))) > self.repeat_at:
+            if len(words_of(self._tokenizer.decode(tokens[:end]))) > self.cut_at:
                 break
             kept = end
         while kept and not words_of(self._tokenizer.decode(tokens[kept - 1 : kept])):
@@ -82,11 +96,26 @@ class RepeatCut:
         return list(tokens[:kept])
 
     def _scan(self, words: list[str]) -> bool:
-        if self.repeat_at is not None:
+        if self.cut_at is not None or (self.inner and self._stop_at_inner):
             return True
-        for end in range(max(2, self._checked + 1), len(words) + 1):
-            self.repeat_at = _block_ends_at(words, end)
-            if self.repeat_at is not None:
+        for end in range(max(1, self._checked + 1), len(words) + 1):
+            self._checked = end
+            if self._run is not None and self._follow(words, end - 1):
                 return True
-        self._checked = max(self._checked, len(words))
+            if self._run is None and end >= 2:
+                found = _block_ends_at(words, end)
+                self._run = None if found is None else (found, end - found)
+        return False
+
+    def _follow(self, words: list[str], newest: int) -> bool:
+        """Whether to stop, given the word at `newest` after a block said twice."""
+        assert self._run is not None
+        second, size = self._run
+        if words[newest] != words[newest - size]:  # other words follow: maybe speech
+            self._run = None
+            self.inner = True
+            return self._stop_at_inner
+        if newest + 1 >= second + 2 * size:  # said a third time: a loop
+            self.cut_at = second
+            return True
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,8 @@ SILENCE_RMS = 10 ** (-70 / 20)
 # the clips at any margin below the full window (see docs/benchmarks.md), so its result stands
 # only when it passes every check in `_fluent`; otherwise the window is decoded again as whisper
 # decodes it, padded to 30 s. Tentative text (TranscribeOptions.cut_repeats: interims) skips
-# that re-decode: it is cut before its first repeated block instead (repeats.py).
+# that re-decode unless a block said twice is followed by other words (maybe speech said twice):
+# a loop or an echo at the end is cut off instead (repeats.py).
 PAD_MARGIN_FRAMES = 100
 # Windows with less audio than this (10 ms frames) are not decoded: too short for a word.
 MIN_WINDOW_FRAMES = 10
@@ -197,14 +199,16 @@ class Transcription:
     def _decode_short(self, window: _Window
                       ) -> tuple[CrossCache, _Language, WindowResult] | None:
         """The fast path: greedy decoding of the audio plus a short margin of silence. Its
-        result, when it passes `_fluent` or is tentative (cut_repeats: already cut before any
-        repeated block), or None: then the full window decides."""
+        result, when it passes `_fluent` or is tentative (cut_repeats: cut before a loop or a
+        final echo) with no block said twice inside it, or None: then the full window
+        decides."""
         cross = self._network.encode(window.mel[:, : window.short_frames])
         language = self._language(cross)
-        result = decode_window(self._network, cross, self._config,
-                               self._request(window, 0.0, language), self._tokenizer,
+        request = dataclasses.replace(self._request(window, 0.0, language),
+                                      stop_at_inner_repeat=True)
+        result = decode_window(self._network, cross, self._config, request, self._tokenizer,
                                self._stop, language.start)
-        if self._options.cut_repeats or self._fluent(result):
+        if self._fluent(result) or (self._options.cut_repeats and not result.inner_repeat):
             return cross, language, result
         return None
 

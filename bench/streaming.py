@@ -10,7 +10,7 @@ known utterance after its end of speech (p50, p95), measured from when the chunk
 last sample of its speech was sent; the part of it after the server's SPEECH_ENDED event; the
 finals' own latency_ms (endpoint to final, as the server reports it); time from speech start to
 the first interim; interims received, and those saying a block of words twice in a row (a
-decoding loop, or speech said twice: interims cut both); WER of the streamed finals and of
+decoding loop, or speech said twice); WER of the streamed finals and of
 offline Recognize on the same audio (both after Whisper's English normalizer); committed-word
 revisions (an interim whose committed words do not extend the previous interim's: the API
 promises none) and utterances whose final disagrees with the committed words of its last

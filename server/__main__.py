@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import platform
 import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -69,16 +68,6 @@ HELP = {
     "replica_id": "name sent in x-voxserve-replica response metadata (empty: hostname:port)",
 }
 CHOICES = {"device": ("auto", "cpu", "cuda"), "vad": tuple(d.value for d in Detector)}
-# glibc's malloc backs its large blocks with transparent huge pages under this tunable (glibc
-# 2.35+; older ones ignore it). A voice's ONNX Runtime arena is shrunk after each sentence and
-# regrown by the next one; with 4 KiB pages the regrowth faults in every page again: measured
-# on en_US-joe-medium's decoder (2 threads, sentences of 240-900 frames, always shrunk), 0.57-0.81
-# ms CPU per frame with 517,000 page faults against 0.48-0.52 ms and 21,000 with huge pages,
-# and 0.44-0.48 with the arena kept. Memory stays bounded (tests/test_synthesis_memory.py: peak
-# +280, after +22 MiB against +347 and +33 without). glibc reads tunables only when a process
-# starts, so the server re-executes itself once with it; GLIBC_TUNABLES naming
-# glibc.malloc.hugetlb already (=0 turns it off) is left as it is.
-HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb"
 ENV_ONLY = {"api_keys"}  # secrets: from the environment only, never a flag visible in `ps`
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
@@ -173,30 +162,12 @@ def setup_logging(level: str, log_format: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
-def huge_pages_environment(env: Mapping[str, str]) -> dict[str, str] | None:
-    """The environment to re-execute the server in for malloc's huge pages; None when the
-    process already runs with the tunable set either way, or not on glibc."""
-    tunables = env.get("GLIBC_TUNABLES", "")
-    if platform.libc_ver()[0] != "glibc" or HUGE_PAGES_TUNABLE in tunables:
-        return None
-    setting = f"{HUGE_PAGES_TUNABLE}=1"
-    return {**env, "GLIBC_TUNABLES": f"{tunables}:{setting}" if tunables else setting}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config, log_level, log_format = options_from(argv, os.environ)
     except ValueError as exc:
         print(f"voxserve serve: {exc}", file=sys.stderr)
         return 2
-    huge_pages = huge_pages_environment(os.environ)
-    if huge_pages is not None:  # the same command line and pid, the tunable set
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], huge_pages)
-        except OSError:  # no interpreter to re-execute (embedded): serve with small pages
-            pass
     setup_logging(log_level, log_format)
     from voxserve.server.app import serve  # grpc and onnxruntime load only when serving
 

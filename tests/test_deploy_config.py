@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import socket
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voxserve.server.__main__ import huge_pages_environment, options_from
+from voxserve.server.__main__ import options_from
 from voxserve.server.app import channel_options
 from voxserve.server.config import ServerConfig
 
@@ -98,13 +97,3 @@ def test_a_port_in_use_stops_the_start(flag: str, tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc tunable")
-def test_huge_pages_tunable_is_added_once_and_an_operators_choice_kept() -> None:
-    added = huge_pages_environment({"PATH": "/bin"})
-    assert added == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
-    assert huge_pages_environment(added) is None  # the re-executed server runs on
-    other = huge_pages_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
-    assert other == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"}
-    assert huge_pages_environment({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None

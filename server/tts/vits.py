@@ -32,15 +32,16 @@ VOCODER_CONTEXT_FRAMES = 16
 DECODER_CONTEXT_FRAMES = 32
 # A first unit decodes in windows of 32 frames (0.37 s at 22050 Hz), then 4x longer each: each
 # window is made well before the audio already sent has played (decoding runs at 0.05-0.15x
-# real time on 2 cores), and a long unit still takes few windows, each costing 2 x 32 frames of
-# context on top.
+# real time on 2 cores), and a long unit still takes few windows, each costing 2 x 16 frames of
+# context on top (2 x 32 with a decoder graph). Windowing the vocoder alone, the flow run once
+# over the unit, took a 5-word first unit (137 frames) from 87 to 67 ms CPU, whole 59 ms.
 FIRST_WINDOW_FRAMES = 32
 WINDOW_GROWTH = 4
 # A streamed unit's runs up to these sizes keep what they grew the sessions' CPU arenas by; other
 # runs shrink them (with `run_options`). A stream's first windows and short units are many
 # small runs (a 9-word sentence: decoder runs of 64, 145 and 118 frames), and shrinking after
 # each cost them 25-35 % more CPU, the arena regrown every time; what they keep is bounded: a
-# decoder run of 160 frames with context grows the arena by about 50 MiB, 64 frames by 21 MiB,
+# vocoder (or decoder) run of 160 frames grows the arena by about 45 MiB, 64 frames by 21 MiB,
 # until the next run that shrinks it. Sentences (Synthesize) always shrink it: 4 concurrent
 # calls ending on short sentences kept +189 MiB otherwise.
 KEPT_ARENA_FRAMES = 160

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from typing import Any, ParamSpec, TypeVar
 
 from voxserve.server import metrics
-from voxserve.server.stop import StopSignal
+from voxserve.server.stop import StopSignal, running_under
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -57,26 +57,27 @@ class InferencePool:
                      **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` on a worker once no job of a lower `priority` value waits.
 
-        Cancelling the awaiting task drops a job that has not started; a started one runs to
-        its end, and the awaiting task waits for that before it ends cancelled: admission and
-        the pool count the job until it has stopped.
+        Cancelling the awaiting task drops a job that has not started; a started one is told
+        to stop (its model run in progress is aborted, see runtime.run), and the awaiting task
+        waits for it to end before it ends cancelled: admission and the pool count the job
+        until it has stopped.
         """
-        return await self._submit(priority, lambda: fn(*args, **kwargs), None)
+        return await self._submit(priority, lambda stop: fn(*args, **kwargs))
 
     async def run_stoppable(self, fn: Callable[[StopSignal], T],
                             priority: Priority = Priority.REQUEST) -> T:
         """`fn(stop)` on a worker; cancelling the awaiting task sets `stop`, and `fn` checks it
         between its steps (check_stop) and ends early. The task ends once `fn` has."""
-        stop = StopSignal()
-        return await self._submit(priority, lambda: fn(stop), stop)
+        return await self._submit(priority, fn)
 
-    async def _submit(self, priority: Priority, call: Callable[[], T],
-                      stop: StopSignal | None) -> T:
+    async def _submit(self, priority: Priority, call: Callable[[StopSignal], T]) -> T:
         submitted_s = time.perf_counter()
+        stop = StopSignal()
 
         def job() -> T:
             metrics.observe_queue_wait(time.perf_counter() - submitted_s)
-            return call()
+            with running_under(stop):
+                return call(stop)
 
         future: Future[T] = Future()
         with self._ready:
@@ -93,8 +94,7 @@ class InferencePool:
                 metrics.count_stopped_job("queued")
                 raise
             metrics.count_stopped_job("running")
-            if stop is not None:
-                stop.set()
+            stop.set()
             await _until_done(waiting)
             raise
 

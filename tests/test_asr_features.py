@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from voxserve.server.asr.features import (
+    BLOCK_FRAMES,
     HOP_LENGTH,
     N_FFT,
     log_mel_spectrogram,
@@ -81,3 +82,23 @@ def test_log_mel_of_silence_is_the_floor() -> None:
 def test_short_audio_gives_no_or_few_frames() -> None:
     assert log_mel_spectrogram(np.zeros(100, dtype=np.float32), 80).shape == (80, 0)
     assert log_mel_spectrogram(np.ones(160, dtype=np.float32) * 0.1, 80).shape == (80, 1)
+
+
+def test_a_long_recordings_mel_is_made_in_blocks_that_can_be_stopped() -> None:
+    audio = _chirp_with_noise(16000 * 25)  # 2,500 frames: three blocks
+    calls: list[int] = []
+    log_mel_spectrogram(audio, 80, between_blocks=lambda: calls.append(1))
+    assert len(calls) == -(-2500 // BLOCK_FRAMES)
+
+    class Gone(Exception):
+        pass
+
+    def stop_at_second() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise Gone
+
+    calls.clear()
+    with pytest.raises(Gone):
+        log_mel_spectrogram(audio, 80, between_blocks=stop_at_second)
+    assert len(calls) == 2

@@ -23,7 +23,7 @@ MIB = 1024 * 1024
 TEXT = " ".join(sentences() * 3)[:1300]
 CALLS = 4
 # Measured on the shared 2-core machine (test server: 2 inference workers), voices with ORT's CPU
-# arena shrunk after each sentence: this test, peak +247 to +315 MiB, +11 to +37 MiB afterwards.
+# arena shrunk after each sentence: this test, peak +247 to +337 MiB, +11 to +37 MiB afterwards.
 # Without an arena (issue 12): peak +158 MiB, +25 MiB after; four 4 KB pages (mu-law, 8 kHz),
 # peak +302 MiB, +20 MiB after. Whole arena kept: four pages grew the server by 457 MiB, never
 # returned.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -13,6 +14,7 @@ HOP_LENGTH = 160  # whisper: 10 ms hop -> 100 frames per second
 FRAMES_PER_SECOND = SAMPLE_RATE_HZ // HOP_LENGTH
 _LOG_FLOOR = 1e-10  # whisper clamps the mel power before log10
 _DYNAMIC_RANGE_LOG10 = 8.0  # whisper keeps 80 dB below the loudest bin
+BLOCK_FRAMES = 1000  # 10 s of frames per STFT block: about 25 ms of CPU, 3 MiB of spectrum
 
 
 def _hz_to_mel(freq_hz: np.ndarray) -> np.ndarray:
@@ -69,9 +71,18 @@ def _hann_window() -> np.ndarray:
 
 def power_spectrogram(audio: np.ndarray) -> np.ndarray:
     """|STFT|^2 as torch.stft(center=True, reflect) gives it, last frame dropped: [201, n//160]."""
+    return np.concatenate(list(_power_blocks(audio)) or [_no_frames()], axis=1)
+
+
+def _no_frames() -> np.ndarray:
+    return np.zeros((N_FFT // 2 + 1, 0), dtype=np.float64)
+
+
+def _power_blocks(audio: np.ndarray) -> Iterator[np.ndarray]:
+    """power_spectrogram in blocks of BLOCK_FRAMES frames, first to last."""
     n_frames = len(audio) // HOP_LENGTH
     if n_frames == 0:
-        return np.zeros((N_FFT // 2 + 1, 0), dtype=np.float64)
+        return
     half = N_FFT // 2
     samples = audio.astype(np.float64)
     if len(audio) > half:
@@ -79,20 +90,30 @@ def power_spectrogram(audio: np.ndarray) -> np.ndarray:
     else:  # too short to reflect
         padded = np.pad(samples, (half, half))
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:n_frames]
-    spectrum = np.fft.rfft(frames * _hann_window(), axis=-1)
-    return (spectrum.real**2 + spectrum.imag**2).T
+    for start in range(0, n_frames, BLOCK_FRAMES):
+        spectrum = np.fft.rfft(frames[start : start + BLOCK_FRAMES] * _hann_window(), axis=-1)
+        yield (spectrum.real**2 + spectrum.imag**2).T
 
 
-def log_mel_spectrogram(audio: np.ndarray, n_mels: int = 80, padding: int = 0) -> np.ndarray:
+def log_mel_spectrogram(audio: np.ndarray, n_mels: int = 80, padding: int = 0,
+                        between_blocks: Callable[[], None] | None = None) -> np.ndarray:
     """Whisper's normalised log-mel, float32 [n_mels, (len(audio)+padding)//160].
 
     `padding` appends that many zero samples first, as whisper does before slicing windows, so
     the frames at the end of the audio see silence after it rather than a reflection.
+    `between_blocks` is called before each block of BLOCK_FRAMES frames (a long recording's
+    mel takes a few hundred ms of CPU: a call that went away stops it there).
     """
     samples = np.asarray(audio, dtype=np.float32)
     if padding > 0:
         samples = np.concatenate([samples, np.zeros(padding, dtype=np.float32)])
-    mel = mel_filters(n_mels).astype(np.float64) @ power_spectrogram(samples)
+    filters = mel_filters(n_mels).astype(np.float64)
+    blocks = []
+    for power in _power_blocks(samples):
+        if between_blocks is not None:
+            between_blocks()
+        blocks.append(filters @ power)
+    mel = np.concatenate(blocks, axis=1) if blocks else np.zeros((n_mels, 0))
     log_spec = np.log10(np.maximum(mel, _LOG_FLOOR))
     if log_spec.size:
         log_spec = np.maximum(log_spec, log_spec.max() - _DYNAMIC_RANGE_LOG10)

@@ -18,7 +18,7 @@ from voxserve.server.asr.contract import (
     ENCODER_OUTPUTS,
 )
 from voxserve.server.errors import ModelLoadError
-from voxserve.server.runtime import RuntimeOptions, active_provider, create_session
+from voxserve.server.runtime import RuntimeOptions, active_provider, create_session, run
 
 _STEP_OUTPUTS = ("logits", "new_self_k", "new_self_v")
 
@@ -99,7 +99,7 @@ class WhisperNetwork:
 
     def run_encoder(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The encoder graph as exported: mel [batch, n_mels, n_frames] -> cross_k, cross_v."""
-        k, v = self._encoder.run(list(ENCODER_OUTPUTS), {"mel": mel.astype(np.float32)})
+        k, v = run(self._encoder, list(ENCODER_OUTPUTS), {"mel": mel.astype(np.float32)})
         return k, v
 
     def run_decoder(self, tokens: np.ndarray, self_k: np.ndarray, self_v: np.ndarray,
@@ -107,7 +107,7 @@ class WhisperNetwork:
                     outputs: tuple[str, ...] = DECODER_OUTPUTS) -> list[np.ndarray]:
         """The decoder graph as exported, batched: `outputs` in the order asked for."""
         feeds = dict(zip(DECODER_INPUTS, (tokens, self_k, self_v, cross_k, cross_v), strict=True))
-        return list(self._decoder.run(list(outputs), feeds))
+        return run(self._decoder, list(outputs), feeds)
 
     def encode(self, mel: np.ndarray) -> CrossCache:
         """Cross-attention cache of one window of log-mel frames [n_mels, n_frames (even)]."""

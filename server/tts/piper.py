@@ -4,13 +4,15 @@ One PiperVoice per voice folder, shared by all requests: it holds no per-request
 Runtime session is thread-safe, and espeak-ng sits behind its own lock. Synthesis follows
 piper-tts (voice.py): one model run per sentence, audio peak-normalised per sentence.
 
-A voice imported with its split graphs (encoder.onnx + decoder.onnx, export/piper_split.py) runs
-them instead of model.onnx: the noise then comes from a generator that `seed` fixes, and streamed
-units (plan_unit / render_window) decode in windows and know their word timings.
+A voice imported with its split graphs (encoder.onnx, flow.onnx and vocoder.onnx, or the earlier
+encoder.onnx + decoder.onnx; export/piper_split.py) runs them instead of model.onnx: the noise
+then comes from a generator that `seed` fixes, and streamed units (plan_unit / render_window)
+decode in windows and know their word timings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,14 @@ _CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it ru
 # (plain prose, numbers, letters spelled out). 18 ms keeps a margin, so a text refused for its
 # length before synthesis would surely have been too long.
 MIN_SECONDS_PER_ID = 0.018
+# The split encoder and the flow run on one intra-op thread whatever the operator's count: their
+# ops are small (the encoder's ~2,200 after optimisation, the duration predictor's spline flows;
+# the flow's ~290 WaveNet ops on 192 channels), so handing each to a second thread and waking it
+# costs more than the thread saves. In-process A/B on the shared 2-core machine (the vocoder on 2
+# threads throughout), CPU s per audio s of a 9-word sentence as the text stream speaks it:
+# encoder on 1 thread 0.0565 against 0.0676 on 2 (decoder graph); then the flow on 1 thread
+# 0.0525 against 0.0634 on 2 (the 38-word sentence: 0.0592 against 0.0618).
+SMALL_OPS_THREADS = 1
 
 
 class PiperVoice:
@@ -88,18 +98,9 @@ class PiperVoice:
         # A sentence's run grows the arena by about 14 MiB per second of its speech; unless the
         # operator keeps it (--voice-memory-arena), that goes back after each run.
         shrink_arena = not runtime.voice_memory_arena
-        if files.get("encoder") and files.get("decoder"):
-            # Not spinning: the two alternate on every unit, and each pool spinning while the
-            # other works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads,
-            # busy 2-core machine; model.onnx with spinning: 0.082).
-            encoder = _open(config, folder / str(files["encoder"]), runtime, spinning=False)
-            decoder = _open(config, folder / str(files["decoder"]), runtime, spinning=False)
-            missing = SplitVits.missing_inputs(encoder, decoder)
-            if missing:
-                raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
-            _check_inputs(config, encoder)
-            return cls(config, encoder, phonemizer, shrink_arena,
-                       split=SplitVits(encoder, decoder, shrink_arena))
+        if files.get("encoder") and (files.get("vocoder") or files.get("decoder")):
+            split = _open_split(config, folder, files, runtime, shrink_arena)
+            return cls(config, split.encoder, phonemizer, shrink_arena, split=split)
         session = _open(config, config.model_path, runtime)
         _check_inputs(config, session)
         return cls(config, session, phonemizer, shrink_arena)
@@ -285,6 +286,28 @@ def _open(config: VoiceConfig, path: Path, runtime: RuntimeOptions, spinning: bo
         return create_session(path, runtime, spinning=spinning)
     except Exception as error:  # ORT raises its own untyped errors for corrupt files
         raise ModelLoadError(f"voice {config.name!r}: cannot load {path.name}: {error}") from error
+
+
+def _open_split(config: VoiceConfig, folder: Path, files: Mapping[str, Any],
+                runtime: RuntimeOptions, shrink_arena: bool) -> SplitVits:
+    """The split graphs a manifest lists: encoder, flow and vocoder, or encoder and decoder."""
+    # Not spinning: the graphs alternate on every unit, and each pool spinning while another
+    # works cost 0.099 against 0.053 CPU s per audio s (10 sentences, 2 threads, busy 2-core
+    # machine; model.onnx with spinning: 0.082).
+    small_ops = dataclasses.replace(runtime, intra_op_threads=SMALL_OPS_THREADS)
+    encoder = _open(config, folder / str(files["encoder"]), small_ops, spinning=False)
+    flow = None
+    if files.get("vocoder"):
+        if not files.get("flow"):
+            raise ModelLoadError(f"voice {config.name!r}: its manifest lists a vocoder, no flow")
+        flow = _open(config, folder / str(files["flow"]), small_ops, spinning=False)
+    vocoder = _open(config, folder / str(files.get("vocoder") or files["decoder"]), runtime,
+                    spinning=False)
+    missing = SplitVits.missing_inputs(encoder, vocoder, flow)
+    if missing:
+        raise ModelLoadError(f"voice {config.name!r}: split graphs lack {missing}")
+    _check_inputs(config, encoder)
+    return SplitVits(encoder, vocoder, shrink_arena, flow)
 
 
 def _check_inputs(config: VoiceConfig, session: ort.InferenceSession) -> None:

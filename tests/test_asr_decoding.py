@@ -14,7 +14,13 @@ from voxserve.server.asr.decoding import (
     logsumexp,
     max_tokens_for,
 )
-from voxserve.server.asr.repeats import RepeatCut, first_repeat, has_repeated_words, words_of
+from voxserve.server.asr.repeats import (
+    RepeatCut,
+    first_repeat,
+    has_loop_or_echo,
+    has_repeated_words,
+    words_of,
+)
 from voxserve.server.asr.segments import split_window
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.errors import ModelLoadError
@@ -173,6 +179,14 @@ def test_repeated_words_are_found_at_any_length() -> None:
     assert not has_repeated_words(sentence)
     assert not has_repeated_words("Press 1 to record, press 2 to listen.")
     assert not has_repeated_words("")
+
+
+def test_loops_and_echoes_are_told_from_speech_said_twice() -> None:
+    assert has_loop_or_echo("Please, please, please enter")  # three times: a loop
+    assert has_loop_or_echo("Agent logged in. Agent logged in.")  # twice at the end: an echo
+    assert not has_loop_or_echo("No, no, thanks.")  # twice, then other words
+    assert not has_loop_or_echo("visit www.www.org")
+    assert not has_loop_or_echo("")
 
 
 def test_first_repeat_is_where_the_earliest_ending_block_is_said_again() -> None:

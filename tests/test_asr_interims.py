@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.realspeech import CI_PROMPTS, asterisk, available, pause
-from voxserve.server.asr.repeats import has_repeated_words, words_of
+from voxserve.server.asr.repeats import has_loop_or_echo, has_repeated_words, words_of
 from voxserve.server.asr.types import TranscribeOptions
 from voxserve.server.asr.whisper import WhisperRecognizer
 from voxserve.server.runtime import RuntimeOptions
@@ -76,6 +76,9 @@ def test_interims_carry_no_repeated_block_and_skip_the_30_s_window(
     checked, checked_cpu_s = decode_all(recognizer, prefixes, CHECKED)
     tentative, tentative_cpu_s = decode_all(recognizer, prefixes, TENTATIVE)
     assert len(prefixes) >= 60
+    assert not [text for text in tentative if has_loop_or_echo(text)]
+    # measured: no interim here says any block twice, while the 30 s window's results also
+    # hold none
     assert not [text for text in tentative if has_repeated_words(text)]
     assert tentative_cpu_s < CPU_RATIO_BOUND * checked_cpu_s, (tentative_cpu_s, checked_cpu_s)
     # Most interims have the same words either way: the cut only drops a loop or an echo (and

@@ -45,6 +45,20 @@ def has_repeated_words(text: str) -> bool:
     return first_repeat(words_of(text)) is not None
 
 
+def has_loop_or_echo(text: str) -> bool:
+    """Whether a block of words is said three times in a row anywhere, or twice at the very
+    end: what RepeatCut cuts off, so what an interim never carries."""
+    words = words_of(text)
+    for end in range(2, len(words) + 1):
+        for size in range(1, end // 2 + 1):
+            block = words[end - size : end]
+            if words[end - 2 * size : end - size] != block:
+                continue
+            if end == len(words) or words[max(0, end - 3 * size) : end - 2 * size] == block:
+                return True
+    return False
+
+
 class RepeatCut:
     """Watches a tentative decode's tokens as they come, for a block of words said twice in a
     row: `push()` after each token says when to stop, `finish()` at the end; then `cut_at`

@@ -9,11 +9,13 @@ espeak streams the older espeak-ng conversations). Per level it prints: the last
 known utterance after its end of speech (p50, p95), measured from when the chunk holding the
 last sample of its speech was sent; the part of it after the server's SPEECH_ENDED event; the
 finals' own latency_ms (endpoint to final, as the server reports it); time from speech start to
-the first interim; WER of the streamed finals and of offline Recognize on the same audio (both
-after Whisper's English normalizer); committed-word revisions (an interim whose committed words
-do not extend the previous interim's: the API promises none) and utterances whose final
-disagrees with the committed words of its last interim; server CPU; and whether the streams
-hold real time (every utterance gets its final and the latency does not grow along the stream).
+the first interim; interims received, and those saying a block of words twice in a row (a
+decoding loop, or speech said twice); WER of the streamed finals and of
+offline Recognize on the same audio (both after Whisper's English normalizer); committed-word
+revisions (an interim whose committed words do not extend the previous interim's: the API
+promises none) and utterances whose final disagrees with the committed words of its last
+interim; server CPU; and whether the streams hold real time (every utterance gets its final and
+the latency does not grow along the stream).
 The client runs on the same cores as the server; its own lag behind the schedule is printed too.
 """
 
@@ -42,6 +44,7 @@ from bench.peer import REPO
 from bench.recordings import Conversation
 from bench.report import machine, percentile, require_model, save_json, table
 from bench.support import RATE_HZ, ServerProcess, wer
+from voxserve.server.asr.repeats import has_repeated_words
 from voxserve.v1 import audio_pb2, recognizer_pb2, recognizer_pb2_grpc
 
 LEVELS = (1, 4, 8, 16)
@@ -76,6 +79,8 @@ class StreamOutcome:
     committed_revisions: int  # interims whose committed words did not extend the previous ones
     finals_off_committed: int  # utterances whose final does not start with its committed words
     utterances_with_committed: int
+    interim_results: int  # interims received (each one decode that reached the client)
+    repeating_interims: int  # interims whose text says a block of words twice in a row
 
     @property
     def holds_real_time(self) -> bool:
@@ -124,6 +129,9 @@ def analyse(run: StreamRun) -> StreamOutcome:
         committed_revisions=revisions,
         finals_off_committed=off,
         utterances_with_committed=with_committed,
+        interim_results=sum(not r.is_final for _, r in results),
+        repeating_interims=sum(not r.is_final and has_repeated_words(r.transcript)
+                               for _, r in results),
     )
 
 
@@ -211,6 +219,8 @@ def level_row(streams: int, outcomes: Sequence[StreamOutcome], offline: Sequence
         f"{100 * normalized_wer(references, offline):.1f}",
         *_p50_p95(finals), *_p50_p95(decode), *_p50_p95(reported),
         f"{len(interim)}/{len(timings)}", *_p50_p95(interim),
+        sum(o.interim_results for o in outcomes),
+        sum(o.repeating_interims for o in outcomes),
         sum(o.committed_revisions for o in outcomes),
         f"{sum(o.finals_off_committed for o in outcomes)}/"
         f"{sum(o.utterances_with_committed for o in outcomes)}",
@@ -229,6 +239,7 @@ def _p50_p95(values: Sequence[float]) -> list[object]:
 HEADERS = ["streams", "finals", "WER %", "offline WER %", "final p50 s", "final p95 s",
            "after endpoint p50 s", "after endpoint p95 s", "latency_ms p50 s",
            "latency_ms p95 s", "interims", "first interim p50 s", "first interim p95 s",
+           "interim results", "repeating interims",
            "committed revisions", "finals off committed", "server CPU %", "drain max s",
            "real time", "client lag max s", "load 1 min"]
 
@@ -293,7 +304,8 @@ def main() -> None:
     print("\nLatency in seconds; 'final' counts from the end of speech to the last final covering"
           " the utterance\n(includes the endpoint's wait), 'after endpoint' from the server's "
           "SPEECH_ENDED event, 'latency_ms' as the\nfinals report it; 'interims': utterances that"
-          " got one; server CPU % of one core (200 = both);\nload average at the level's end:\n")
+          " got one ('interim results': all received); server CPU % of one core (200 = both);"
+          "\nload average at the level's end:\n")
     print(table(HEADERS, rows))
     save_json(args.json, {"machine": machine(), "levels": raw})
 

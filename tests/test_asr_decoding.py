@@ -10,12 +10,19 @@ from voxserve.server.asr.decoding import (
     LogitRules,
     WindowRequest,
     compression_ratio,
-    has_repeated_words,
     log_softmax,
     logsumexp,
     max_tokens_for,
 )
+from voxserve.server.asr.repeats import (
+    RepeatCut,
+    first_repeat,
+    has_loop_or_echo,
+    has_repeated_words,
+    words_of,
+)
 from voxserve.server.asr.segments import split_window
+from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.errors import ModelLoadError
 
 # A toy vocabulary: text 0..19, then the specials, then 1501 timestamps (0.00 .. 30.00 s).
@@ -172,6 +179,87 @@ def test_repeated_words_are_found_at_any_length() -> None:
     assert not has_repeated_words(sentence)
     assert not has_repeated_words("Press 1 to record, press 2 to listen.")
     assert not has_repeated_words("")
+
+
+def test_loops_and_echoes_are_told_from_speech_said_twice() -> None:
+    assert has_loop_or_echo("Please, please, please enter")  # three times: a loop
+    assert has_loop_or_echo("Agent logged in. Agent logged in.")  # twice at the end: an echo
+    assert not has_loop_or_echo("No, no, thanks.")  # twice, then other words
+    assert not has_loop_or_echo("visit www.www.org")
+    assert not has_loop_or_echo("")
+
+
+def test_first_repeat_is_where_the_earliest_ending_block_is_said_again() -> None:
+    assert first_repeat(words_of("a b c b c d")) == 3
+    assert first_repeat(words_of("Please, please, please")) == 1
+    # "x y x y" ends (at word 4) before "z z" would (at word 6)
+    assert first_repeat(words_of("x y x y z z")) == 2
+    assert first_repeat(words_of("Press 1 to record, press 2 to listen.")) is None
+    assert first_repeat([]) is None
+
+
+# A toy vocabulary of whole words, spaces leading as in Whisper's BPE.
+TOY_WORDS = {0: b" Please", 1: b" enter", 2: b" in", 3: b" New", 4: b" York", 5: b".",
+             6: b",", 7: b" Tom", 8: b"orrow", 9: b" please"}
+
+
+def watch_decode(tokens: list[int], stop_at_inner: bool = False) -> tuple[int, RepeatCut]:
+    """How many of `tokens` a tentative decode samples before it stops, and its watch."""
+    watch = RepeatCut(WhisperTokenizer(TOY_WORDS, {}, EOT), stop_at_inner)
+    for count in range(1, len(tokens) + 1):
+        if watch.push(tokens[:count]):
+            watch.finish(tokens[:count])
+            return count, watch
+    watch.finish(tokens)
+    return len(tokens), watch
+
+
+def test_a_loop_stops_the_decode_at_its_third_saying() -> None:
+    sentence = [0, 1, 2, 3, 4, 5]  # " Please enter in New York."
+    loop = sentence * 4
+    sampled, watch = watch_decode(loop)
+    # stopped once the word after the third "York" began: three sayings and one token
+    assert sampled == 3 * len(sentence) + 1
+    assert watch.cut(loop[:sampled]) == [0, 1, 2, 3, 4]  # the first saying, less its "."
+    assert not watch.inner
+
+
+def test_the_cut_keeps_no_punctuation_that_led_into_the_loop() -> None:
+    tokens = [0, 6, 9, 6, 9, 6]  # " Please, please, please,"
+    _, watch = watch_decode(tokens)
+    assert watch.cut(tokens) == [0]
+
+
+def test_a_block_said_twice_at_the_end_is_cut() -> None:
+    # " enter in enter in": a short window's echo (or speech said twice: the final keeps it)
+    sampled, watch = watch_decode([1, 2, 1, 2])
+    assert (sampled, watch.cut_at) == (4, 2)
+    assert watch.cut([1, 2, 1, 2]) == [1, 2]
+
+
+def test_a_block_said_twice_then_other_words_is_kept_or_stops_the_fast_path() -> None:
+    tokens = [0, 1, 0, 1, 3, 4, 5]  # " Please enter Please enter New York."
+    sampled, watch = watch_decode(tokens)
+    assert (sampled, watch.cut_at, watch.inner) == (7, None, True)
+    assert watch.cut(tokens) == tokens  # maybe speech said twice: nothing is cut
+    # on a short window's fast path the decode stops once "New" is complete, to be decoded
+    # again padded to 30 s
+    sampled, watch = watch_decode(tokens, stop_at_inner=True)
+    assert (sampled, watch.cut_at, watch.inner) == (6, None, True)
+
+
+def test_a_loop_after_a_kept_repetition_is_still_cut() -> None:
+    tokens = [0, 0, 1, 2, 2, 2, 2]  # " Please Please enter in in in in"
+    sampled, watch = watch_decode(tokens)
+    assert watch.inner and watch.cut_at == 4
+    assert watch.cut(tokens[:sampled]) == [0, 0, 1, 2]
+
+
+def test_a_word_still_growing_is_not_judged_until_the_next_one() -> None:
+    # " Tom" then " Tom" + "orrow": the second "Tom" was not a repeat
+    sampled, watch = watch_decode([7, 7, 8])
+    assert (sampled, watch.cut_at, watch.inner) == (3, None, False)
+    assert watch.cut([7, 7, 8]) == [7, 7, 8]
 
 
 def test_bad_manifest_is_a_load_error() -> None:

@@ -304,8 +304,9 @@ def test_transcribe_uses_the_fast_path_for_interims() -> None:
     assert (interim.without_timestamps, interim.word_timestamps, interim.language) == (
         True, False, "en")
     assert not interim.temperature_fallback  # greedy only: a retry would delay the interim
+    assert interim.cut_repeats  # cut before a repeated block, never re-decoded on 30 s
     assert final == options.transcribe
-    assert final.temperature_fallback
+    assert final.temperature_fallback and not final.cut_repeats
 
 
 def test_results_carry_stream_offsets_stability_and_confidence() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import zlib
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ import numpy as np
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import FRAMES_PER_SECOND
 from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
+from voxserve.server.asr.repeats import RepeatCut
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.stop import StopSignal, check_stop
 
@@ -21,7 +21,6 @@ TIME_PRECISION_S = 0.02  # one encoder position = two 10 ms mel frames
 # A window that reaches it is a loop (whisper's own cap, 224 tokens, takes seconds to reach).
 _MAX_TOKENS_PER_S = 12.0
 _MAX_TOKENS_BASE = 16
-_WORD = re.compile(r"[\w']+")
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,12 @@ class WindowRequest:
     # text tokens of the windows before, given after <|startofprev|> (whisper's
     # condition_on_previous_text); empty: no prompt
     prompt: tuple[int, ...] = ()
+    # Tentative text (interims), never finals: cut a loop, or a block of words said twice at
+    # the end, before its second saying (repeats.py); a block said twice and followed by other
+    # words is kept, or with stop_at_inner_repeat ends the decode for the caller to decode the
+    # window again padded to 30 s (a short window's fast path)
+    cut_repeats: bool = False
+    stop_at_inner_repeat: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,11 @@ class WindowResult:
     temperature: float
     looped: bool  # stopped by the token budget, not by <|endoftext|>
     token_logprobs: tuple[float, ...] = ()  # log probability of each token in `tokens`
+    # request.cut_repeats: `tokens` were cut before a loop or a final echo (repeat_cut), or a
+    # block said twice was followed by other words (inner_repeat; with stop_at_inner_repeat,
+    # decoding stopped there)
+    repeat_cut: bool = False
+    inner_repeat: bool = False
 
 
 def compression_ratio(text: str) -> float:
@@ -58,17 +68,6 @@ def compression_ratio(text: str) -> float:
     if not data:
         return 0.0
     return len(data) / len(zlib.compress(data))
-
-
-def has_repeated_words(text: str) -> bool:
-    """Whether a block of words occurs twice in a row ("Agent, agent.", "This is a test. This
-    is a test."), ignoring case and punctuation."""
-    words = _WORD.findall(text.lower())
-    for size in range(1, len(words) // 2 + 1):
-        for start in range(len(words) - 2 * size + 1):
-            if words[start : start + size] == words[start + size : start + 2 * size]:
-                return True
-    return False
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -236,13 +235,18 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         out = network.decode(rest, start.cache, cross) if rest else start
         logits_at_sot = start.logits[0]
     no_speech = no_speech_probability(logits_at_sot, special.no_speech)
+    watch = RepeatCut(tokenizer, request.stop_at_inner_repeat) if request.cut_repeats else None
     token = decoder.push(out.logits[-1])
     cache = out.cache
-    while token is not None:
+    while token is not None and not (watch and watch.push(decoder.tokens)):
         check_stop(stop)
         out = network.decode([token], cache, cross)
         cache = out.cache
         token = decoder.push(out.logits[-1])
+    if watch is not None:
+        watch.finish(decoder.tokens)
+        if watch.cut_at is not None:
+            return _cut_result(decoder, watch.cut(decoder.tokens), no_speech, request, tokenizer)
     tokens = tuple(decoder.tokens)
     return WindowResult(
         tokens=tokens,
@@ -252,4 +256,25 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
         temperature=request.temperature,
         looped=decoder.looped,
         token_logprobs=decoder.token_logprobs,
+        inner_repeat=watch is not None and watch.inner,
+    )
+
+
+def _cut_result(decoder: GreedyDecoder, kept: list[int], no_speech: float,
+                request: WindowRequest, tokenizer: WhisperTokenizer) -> WindowResult:
+    """The result of a decode cut before a loop or a final echo: the tokens before its second
+    saying, scored by their own mean log probability (no <|endoftext|> was sampled after
+    them)."""
+    logprobs = decoder.token_logprobs[: len(kept)]
+    average = sum(logprobs) / len(logprobs) if logprobs else decoder.sum_logprob / (
+        len(decoder.tokens) + 1)
+    return WindowResult(
+        tokens=tuple(kept),
+        avg_logprob=average,
+        no_speech_prob=no_speech,
+        compression_ratio=compression_ratio(tokenizer.decode(kept)),
+        temperature=request.temperature,
+        looped=False,
+        token_logprobs=logprobs,
+        repeat_cut=True,
     )

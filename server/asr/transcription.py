@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from voxserve.server.asr.config import WhisperConfig
-from voxserve.server.asr.decoding import (
-    WindowRequest,
-    WindowResult,
-    decode_window,
-    has_repeated_words,
-)
+from voxserve.server.asr.decoding import WindowRequest, WindowResult, decode_window
 from voxserve.server.asr.features import FRAMES_PER_SECOND, HOP_LENGTH, log_mel_spectrogram
 from voxserve.server.asr.language_id import LanguageRanking, first_step, rank_languages
 from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
+from voxserve.server.asr.repeats import has_repeated_words
 from voxserve.server.asr.segments import DraftSegment, split_window
 from voxserve.server.asr.timing import add_word_timestamps, find_alignment
 from voxserve.server.asr.tokenizer import WhisperTokenizer
@@ -29,7 +26,9 @@ SILENCE_RMS = 10 ** (-70 / 20)
 # (asterisk prompts, tiny.en) a short window alone loops ("Transfer Transfer ...") on a third of
 # the clips at any margin below the full window (see docs/benchmarks.md), so its result stands
 # only when it passes every check in `_fluent`; otherwise the window is decoded again as whisper
-# decodes it, padded to 30 s.
+# decodes it, padded to 30 s. Tentative text (TranscribeOptions.cut_repeats: interims) skips
+# that re-decode unless a block said twice is followed by other words (maybe speech said twice):
+# a loop or an echo at the end is cut off instead (repeats.py).
 PAD_MARGIN_FRAMES = 100
 # Windows with less audio than this (10 ms frames) are not decoded: too short for a word.
 MIN_WINDOW_FRAMES = 10
@@ -200,13 +199,18 @@ class Transcription:
     def _decode_short(self, window: _Window
                       ) -> tuple[CrossCache, _Language, WindowResult] | None:
         """The fast path: greedy decoding of the audio plus a short margin of silence. Its
-        result, when it passes `_fluent`, or None: then the full window decides."""
+        result, when it passes `_fluent` or is tentative (cut_repeats: cut before a loop or a
+        final echo) with no block said twice inside it, or None: then the full window
+        decides."""
         cross = self._network.encode(window.mel[:, : window.short_frames])
         language = self._language(cross)
-        result = decode_window(self._network, cross, self._config,
-                               self._request(window, 0.0, language), self._tokenizer,
+        request = dataclasses.replace(self._request(window, 0.0, language),
+                                      stop_at_inner_repeat=True)
+        result = decode_window(self._network, cross, self._config, request, self._tokenizer,
                                self._stop, language.start)
-        return (cross, language, result) if self._fluent(result) else None
+        if self._fluent(result) or (self._options.cut_repeats and not result.inner_repeat):
+            return cross, language, result
+        return None
 
     def _fluent(self, result: WindowResult) -> bool:
         """Whether a fast-path result may stand: speech (not judged silence), no temperature
@@ -226,6 +230,7 @@ class Transcription:
             temperature=temperature,
             seed=window.seek,
             prompt=tuple(self._prompt),
+            cut_repeats=options.cut_repeats,
         )
 
     def _sot_sequence(self, language: str) -> tuple[int, ...]:

@@ -29,6 +29,15 @@ class TranscribeOptions:
     # default). Off for interim results: each retry costs a whole decode, and a newer interim
     # or the final soon replaces the text anyway.
     temperature_fallback: bool = True
+    # Tentative text (interim results): a loop (a block of words said a third time in a row:
+    # decoding stops there) or a block said twice at the end is cut before its second saying,
+    # and the short encoder window's result then stands, never decoded again padded to 30 s.
+    # On real speech a short window loops in about a third of interim prefixes (asterisk
+    # prompts, issue #11); cut, each costs a few tokens instead of a whole token budget plus a
+    # 30 s window. A block said twice and followed by other words may be speech ("No, no,
+    # thanks"): that window is decoded again padded to 30 s, as a final's is. Off for finals
+    # and Recognize, where the 30 s window keeps a real repetition and drops an invented one.
+    cut_repeats: bool = False
     # Give each 30 s window the text of the windows before as a prompt (whisper's
     # condition_on_previous_text).
     condition_on_previous_text: bool = False

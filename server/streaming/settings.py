@@ -44,11 +44,11 @@ ENDPOINTING = {
 }
 INTERIM_INTERVAL_MS = Setting(100, 5000, 500)
 # An utterance's first interim is requested once this much of its speech has been heard: the
-# start window's default min_speech_ms, so with the defaults at SPEECH_STARTED itself. An
-# interim decode costs about 0.3 s of CPU however short the audio (int8, one thread, measured on
-# 12 asterisk prompts: 120 ms of speech 0.30 s, 200 ms 0.32 s, 1 s 0.29 s; every one named a
-# word), so waiting for more speech only delays it: at 4 streams the first interim came 0.34 s
-# p50 after the speech's start with 120 ms, 0.52 s with 200 ms, 0.58 s with 300 ms.
+# start window's default min_speech_ms, so with the defaults at SPEECH_STARTED itself. Chosen
+# when an interim decode cost about 0.3 s of CPU however short the audio (the 30 s re-decode of
+# short windows): at 4 streams the first interim came 0.34 s p50 after the speech's start with
+# 120 ms, 0.52 s with 200 ms, 0.58 s with 300 ms. Interims that cut loops (asr/repeats.py) cost
+# 0.04-0.06 s (docs/benchmarks.md, issue 14c); the first now comes 0.22-0.26 s p50 after it.
 FIRST_INTERIM_MS = 120
 # Until an utterance's interims have held words (the budget skipped one, or it decoded before
 # the first word), the next is requested after this much more audio rather than a whole

@@ -705,7 +705,8 @@ def test_drain_never_finalizes_an_open_utterance_early(models_dir: Path) -> None
     at drain the utterance gets half the grace to end, then the stream is handed over, its
     unfinished utterance left to the replica that resumes it (tests/test_drain_handover.py)."""
     text = sentences()[6]
-    chunks = split(pcm16(join(silence(0.3), espeak(text))), (100,), 32)
+    # Trimmed: espeak's own trailing silence would let a candidate end the utterance.
+    chunks = split(pcm16(join(silence(0.3), trimmed(text))), (100,), 32)
     with ServerProcess(models_dir, "--grace-s", "4") as proc:
         proc.wait_serving()
         hold = threading.Event()

@@ -488,6 +488,32 @@ def test_a_candidate_ending_a_sentence_ends_the_utterance_sooner() -> None:
     assert len(ended) == 1 and ended[0].end_s - ended[0].speech_end_s == pytest.approx(0.15)
 
 
+def test_a_late_candidate_ends_the_utterance_without_waiting_for_more_audio() -> None:
+    # The candidate is taken 60 ms into the pause but decoded only after 0.4 s of it has
+    # arrived (a loaded machine): its finished sentence (150 ms) is then long past, so the
+    # utterance ends as soon as its text is known, not at the next message.
+    session = StreamSession(ScriptedRecognizer(["Please call me back."]), StreamOptions())
+    samples = espeak(SENTENCES[0])
+    loud = np.flatnonzero(np.abs(samples) > 0.02)
+    audio = np.concatenate([np.zeros(RATE // 2, np.float32), samples[loud[0] : loud[-1] + 1],
+                            np.zeros(round(0.4 * RATE), np.float32)])
+    actions = _push_all(session, audio, chunk_bytes=320)
+    candidates = [a for a in actions if isinstance(a, CandidateRequest)]
+    assert [type(a) for a in actions] == [SpeechStarted, CandidateRequest]
+    assert session.end_if_silent() == []  # min_silence_ms (500) is not reached yet
+    assert session.candidate_decoded(candidates[0], session.transcribe(candidates[0]))
+    ended, final = session.end_if_silent()
+    assert isinstance(ended, SpeechEnded) and ended.cause == "silence"
+    assert isinstance(final, FinalRequest) and final.candidate is candidates[0]
+    assert session.end_if_silent() == []  # nothing open any more
+    # A candidate that does not end a sentence leaves the endpoint where it was.
+    session = StreamSession(ScriptedRecognizer(["Please call me and"]), StreamOptions())
+    candidate = next(a for a in _push_all(session, audio, chunk_bytes=320)
+                     if isinstance(a, CandidateRequest))
+    assert not session.candidate_decoded(candidate, session.transcribe(candidate))
+    assert session.end_if_silent() == []
+
+
 def test_finalize_ends_the_open_utterance_at_once(speech: np.ndarray) -> None:
     session = StreamSession(ScriptedRecognizer(), StreamOptions())
     first_end = round(1.6 * RATE)  # inside the first sentence

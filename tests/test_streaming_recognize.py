@@ -357,6 +357,37 @@ def test_finalize_ends_the_utterance_at_once(server: ServerProcess) -> None:
     assert first.latency_ms >= 0 and first.committed_transcript == first.transcript
 
 
+def test_a_decoded_candidate_ends_the_utterance_without_more_audio(
+    server: ServerProcess,
+) -> None:
+    # A sentence and 0.5 s of silence arrive at once, then no more audio while the stream
+    # stays open. min_silence_ms (500) is not reached by the unvoiced part of that silence;
+    # the candidate's finished sentence (150 ms) is, once the candidate is decoded, and the
+    # utterance ends then, not when the next message comes.
+    text = sentences()[1]
+    chunks = split(pcm16(join(silence(0.3), trimmed(text), silence(0.5))), CHUNK_MS,
+                   RATE * 2 // 1000)
+    final_seen = threading.Event()
+    before_more_audio: list[bool] = []
+
+    def messages() -> Iterator[recognizer_pb2.StreamingRecognizeRequest]:
+        yield from requests(streaming_config(), chunks)
+        before_more_audio.append(final_seen.wait(60))
+
+    responses: list[recognizer_pb2.StreamingRecognizeResponse] = []
+    with grpc.insecure_channel(server.target) as channel:
+        call = recognizer_pb2_grpc.RecognizerStub(channel).StreamingRecognize(
+            messages(), timeout=120)
+        for response in call:
+            responses.append(response)
+            if response.HasField("result") and response.result.is_final:
+                final_seen.set()
+        assert call.code() == grpc.StatusCode.OK
+    assert before_more_audio == [True]
+    (final,) = Outcome(responses, grpc.StatusCode.OK, "").finals
+    assert wer([text], [final.transcript]) <= UTTERANCE_WER_BOUND
+
+
 def test_committed_words_never_change_across_interims(server: ServerProcess) -> None:
     texts = [sentences()[i] for i in (6, 4)]
     audio, _ = recording(texts, gap_s=1.0)
@@ -674,7 +705,8 @@ def test_drain_never_finalizes_an_open_utterance_early(models_dir: Path) -> None
     at drain the utterance gets half the grace to end, then the stream is handed over, its
     unfinished utterance left to the replica that resumes it (tests/test_drain_handover.py)."""
     text = sentences()[6]
-    chunks = split(pcm16(join(silence(0.3), espeak(text))), (100,), 32)
+    # Trimmed: espeak's own trailing silence would let a candidate end the utterance.
+    chunks = split(pcm16(join(silence(0.3), trimmed(text))), (100,), 32)
     with ServerProcess(models_dir, "--grace-s", "4") as proc:
         proc.wait_serving()
         hold = threading.Event()

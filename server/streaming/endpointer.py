@@ -160,14 +160,25 @@ class Endpointer:
                              _seconds(self._open.silent_frames * self._frame),
                              _seconds(self._open.speech_start))
 
-    def set_min_silence_ms(self, utterance_index: int, min_silence_ms: int) -> None:
+    def set_min_silence_ms(self, utterance_index: int, min_silence_ms: int) -> bool:
         """End the open utterance `utterance_index` after `min_silence_ms` of unvoiced frames
         instead of the options' (a no-op once that utterance is closed), until a voiced frame
-        resets it. Takes effect at the next frame, so a silence already longer ends the
-        utterance at the next push."""
-        if self._open is not None and self._open.index == utterance_index:
-            self._open.silence_frames_needed = max(1, math.ceil(_samples(min_silence_ms)
-                                                                / self._frame))
+        resets it. True when the silence heard already reaches it: close_if_silent() then ends
+        the utterance without waiting for more audio."""
+        if self._open is None or self._open.index != utterance_index:
+            return False
+        self._open.silence_frames_needed = max(1, math.ceil(_samples(min_silence_ms)
+                                                            / self._frame))
+        return self._open.silent_frames >= self._open.silence_frames_needed
+
+    def close_if_silent(self) -> list[Event]:
+        """End the open utterance now if its unvoiced frames already reach its silence target
+        (as the frame that reached it would have, had the target been set then)."""
+        if self._finished or self._open is None:
+            return []
+        if self._open.silent_frames < self._open.silence_frames_needed:
+            return []
+        return [self._close_after_silence()]
 
     def close_now(self) -> list[Event]:
         """End the open utterance at once (the client's finalize), with the trailing padding
@@ -252,8 +263,7 @@ class Endpointer:
         else:
             self._open.silent_frames += 1
         if self._open.silent_frames >= self._open.silence_frames_needed:
-            trailing = min(self._pad, self._open.silent_frames * self._frame)
-            return [self._close(self._open.last_voiced_end + trailing, "silence")]
+            return [self._close_after_silence()]
         if frame_end + self._frame - self._open.start > self._max:
             return self._cut(frame_index)
         return []
@@ -267,6 +277,11 @@ class Endpointer:
         self._window.clear()
         self._buffer.drop_before(start)
         return SpeechStarted(self._open.index, _seconds(onset))
+
+    def _close_after_silence(self) -> SpeechEnded:
+        assert self._open is not None
+        trailing = min(self._pad, self._open.silent_frames * self._frame)
+        return self._close(self._open.last_voiced_end + trailing, "silence")
 
     def _close(self, end: int, cause: EndCause) -> SpeechEnded:
         assert self._open is not None

@@ -219,6 +219,9 @@ class LiveStream:
         self._in_speech = False
         self._last_speech_s = 0.0  # stream audio time when speech was last heard
         self._read_ahead: asyncio.Future[Chunk | None] | None = None  # the pending chunk read
+        # Set when a decoded candidate moved the endpoint to silence already heard: the reader
+        # ends the utterance then, in its own order of actions, not at the next chunk.
+        self._endpoint_reached = asyncio.Event()
         self._final_end_s = 0.0  # end of the last final result sent: the resume point
         self._next_utterance = 0  # index of the first utterance with no final yet
 
@@ -275,7 +278,8 @@ class LiveStream:
         metrics.observe_real_time_factor(
             "recognition", time.perf_counter() - started_s, request.end_s - request.start_s)
         async with self._session_lock:
-            self._session.candidate_decoded(request, transcript)
+            if self._session.candidate_decoded(request, transcript):
+                self._endpoint_reached.set()
         return transcript
 
     async def _interim(self, request: InterimRequest) -> StreamResult | None:
@@ -364,6 +368,12 @@ class LiveStream:
                 continue
             if chunk is None:
                 return
+            if chunk is _ENDPOINT:
+                self._endpoint_reached.clear()
+                actions = await self._run_session(self._session.end_if_silent)
+                await self._put(actions)
+                self._check_speech_idle(actions)
+                continue
             if isinstance(chunk, Finalize):
                 actions = await self._run_session(self._session.finalize)
                 await self._put(actions)
@@ -382,19 +392,24 @@ class LiveStream:
         if self._read_ahead is None:
             self._read_ahead = asyncio.ensure_future(anext(self._chunks, None))
         read = self._read_ahead
+        endpoint = asyncio.ensure_future(self._endpoint_reached.wait())
         try:
             done, _ = await asyncio.wait(
-                (read, wake), timeout=self._limits.idle_timeout_s,
+                (read, wake, endpoint), timeout=self._limits.idle_timeout_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         except BaseException:
             read.cancel()
             raise
+        finally:
+            endpoint.cancel()
         if read in done:
             self._read_ahead = None
             return read.result()
         if wake in done:
             return _WOKEN
+        if endpoint in done:
+            return _ENDPOINT
         read.cancel()
         raise DeadlineExceeded(
             f"no audio for {self._limits.idle_timeout_s:g} s (--stream-idle-timeout-s); the"
@@ -450,8 +465,10 @@ class _Drained(Exception):
     """The reader stopped for the drain with no utterance open: end the call handed over."""
 
 
-# _next_chunk's answer when its wake-up future came first (compared by identity).
+# _next_chunk's answers when its wake-up future came first, or a decoded candidate found its
+# endpoint already reached (compared by identity).
 _WOKEN = b"\x00woken"
+_ENDPOINT = b"\x00endpoint"
 
 
 def _discard(future: asyncio.Future[Transcript | None]) -> None:

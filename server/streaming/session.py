@@ -252,13 +252,22 @@ class StreamSession:
             return request is self._candidate
         return isinstance(request, FinalRequest) or request is self._latest_interim
 
-    def candidate_decoded(self, request: CandidateRequest, transcript: Transcript) -> None:
+    def candidate_decoded(self, request: CandidateRequest, transcript: Transcript) -> bool:
         """A candidate's text moves its utterance's endpoint (eagerness.py), while it is still
-        the open utterance's current candidate."""
-        if request is self._candidate:
-            self._endpointer.set_min_silence_ms(request.utterance_index, silence_ms(
-                transcript.text, self.options.eagerness,
-                self.options.endpointing.min_silence_ms))
+        the open utterance's current candidate. True when the silence heard already reaches the
+        new endpoint: end_if_silent() then ends the utterance at once, instead of when the next
+        audio arrives (up to a client message's length later)."""
+        if request is not self._candidate:
+            return False
+        return self._endpointer.set_min_silence_ms(request.utterance_index, silence_ms(
+            transcript.text, self.options.eagerness, self.options.endpointing.min_silence_ms))
+
+    def end_if_silent(self) -> list[Action]:
+        """End the open utterance if the silence heard already reaches its endpoint (a
+        candidate's text moved it there): its SpeechEnded and final request, as push() gives."""
+        if self._finished or self._done:
+            return []
+        return self._actions(self._endpointer.close_if_silent())
 
     def result(self, request: DecodeRequest, transcript: Transcript) -> StreamResult:
         """The result to send for a decoded request: stream offsets, stability, confidence."""

@@ -163,5 +163,11 @@ async def _until_done(waiting: asyncio.Future[Any]) -> None:
             continue
         except Exception:  # noqa: BLE001 - the caller is gone: its job's failure goes nowhere
             return
-    if not waiting.cancelled():
-        waiting.exception()  # retrieved, so asyncio does not report it as never retrieved
+    discard_outcome(waiting)
+
+
+def discard_outcome(future: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a done job nobody awaits any more, so that its failure is not
+    reported as never retrieved (usable as a done callback)."""
+    if not future.cancelled():
+        future.exception()

@@ -69,17 +69,9 @@ def _hann_window() -> np.ndarray:
     return window
 
 
-def power_spectrogram(audio: np.ndarray) -> np.ndarray:
-    """|STFT|^2 as torch.stft(center=True, reflect) gives it, last frame dropped: [201, n//160]."""
-    return np.concatenate(list(_power_blocks(audio)) or [_no_frames()], axis=1)
-
-
-def _no_frames() -> np.ndarray:
-    return np.zeros((N_FFT // 2 + 1, 0), dtype=np.float64)
-
-
 def _power_blocks(audio: np.ndarray) -> Iterator[np.ndarray]:
-    """power_spectrogram in blocks of BLOCK_FRAMES frames, first to last."""
+    """|STFT|^2 as torch.stft(center=True, reflect) gives it, last frame dropped, in blocks of
+    BLOCK_FRAMES frames, first to last: [201, frames] each, n//160 frames in all."""
     n_frames = len(audio) // HOP_LENGTH
     if n_frames == 0:
         return

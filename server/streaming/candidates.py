@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from voxserve.server import metrics
 from voxserve.server.asr.types import Transcript
+from voxserve.server.inference import discard_outcome
 from voxserve.server.streaming.session import CandidateRequest, FinalRequest
 
 
@@ -27,7 +28,8 @@ class Candidates:
         """Decode `request` now; its utterance's older candidates are stale."""
         self._drop(request.utterance_index, keep=None)
         task = asyncio.ensure_future(self._decode(request))
-        task.add_done_callback(_retrieve)  # a dropped candidate's failure is nobody's to raise
+        # a dropped candidate's failure is nobody's to raise
+        task.add_done_callback(discard_outcome)
         self._tasks[request] = task
 
     def settle(self, final: FinalRequest) -> None:
@@ -59,8 +61,3 @@ class Candidates:
                       and c is not keep]:
             self._tasks.pop(stale).cancel()
             metrics.count_candidate(used=False)
-
-
-def _retrieve(task: asyncio.Future[Transcript]) -> None:
-    if not task.cancelled():
-        task.exception()

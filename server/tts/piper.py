@@ -25,7 +25,6 @@ from voxserve.server.runtime import (
     RuntimeOptions,
     active_provider,
     create_session,
-    release_freed_memory,
     run,
 )
 from voxserve.server.tts.clauses import Clause
@@ -183,17 +182,9 @@ class PiperVoice:
         }
         if self._has_sid:
             feeds["sid"] = np.array([self._speaker(options)], dtype=np.int64)
-        try:
-            audio = np.asarray(run(self._session, None, feeds, self._shrink_arena)[0],
-                               dtype=np.float32)
-        finally:
-            self._release()
+        audio = np.asarray(run(self._session, None, feeds, self._shrink_arena)[0],
+                           dtype=np.float32)
         return _normalise(audio)
-
-    def _release(self) -> None:
-        """After a run that shrank the arena, hand what it freed back to the system."""
-        if self._shrink_arena:
-            release_freed_memory()
 
     def _encode(self, ids: list[int], options: SynthesisOptions, streamed: bool = False
                 ) -> Latent:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from voxserve.server.runtime import release_freed_memory, run
+from voxserve.server.runtime import run
 
 # HiFi-GAN's receptive field in frames: conv_pre (kernel 7) 3, the first upsampling about 1, and
 # the first stage's resblocks (8 samples a frame) up to 60 samples for Piper's "high" voices
@@ -106,9 +106,7 @@ class SplitVits:
             # the duration predictor's noise is drawn first, then the prior's: one generator
             "duration_noise": rng.standard_normal((1, 2, len(ids)), dtype=np.float32),
         }
-        if self._speakers:
-            feeds["sid"] = np.array([speaker_id or 0], dtype=np.int64)
-        durations, m_p, logs_p = self._run(self._encoder, feeds,
+        durations, m_p, logs_p = self._run(self._encoder, self._with_speaker(feeds, speaker_id),
                                            streamed and len(ids) <= KEPT_ARENA_IDS)
         noise = rng.standard_normal(m_p.shape, dtype=np.float32)
         z_p = np.asarray(m_p + noise * np.exp(logs_p) * np.float32(scales[0]), dtype=np.float32)
@@ -139,7 +137,6 @@ class SplitVits:
         hop = audio.size // (high - low)  # samples per frame: 256 for Piper's voices
         return audio[(start - low) * hop : (end - low) * hop]
 
-
     def _with_speaker(self, feeds: dict[str, object], speaker_id: int | None
                       ) -> dict[str, object]:
         if self._speakers:
@@ -149,12 +146,7 @@ class SplitVits:
     def _run(self, session: ort.InferenceSession, feeds: Mapping[str, object], keep: bool
              ) -> list[np.ndarray]:
         """One session run; unless `keep`, it shrinks the arena after it and trims the C heap."""
-        shrink = self._shrink_arena and not keep
-        try:
-            return run(session, None, feeds, shrink_arena=shrink)
-        finally:
-            if shrink:
-                release_freed_memory()
+        return run(session, None, feeds, shrink_arena=self._shrink_arena and not keep)
 
 
 def windows(frames: int, first: bool) -> tuple[tuple[int, int], ...]:

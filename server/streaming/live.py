@@ -43,7 +43,8 @@ from voxserve.server.errors import (
     LimitExceeded,
     VoxserveError,
 )
-from voxserve.server.inference import InferencePool, Priority
+from voxserve.server.inference import InferencePool, Priority, discard_outcome
+from voxserve.server.stop import StopSignal, running_under
 from voxserve.server.streaming.arrivals import ArrivalClock
 from voxserve.server.streaming.candidates import Candidates
 from voxserve.server.streaming.endpointer import SpeechEnded, SpeechStarted
@@ -219,9 +220,9 @@ class LiveStream:
         self._in_speech = False
         self._last_speech_s = 0.0  # stream audio time when speech was last heard
         self._read_ahead: asyncio.Future[Chunk | None] | None = None  # the pending chunk read
-        # Set when a decoded candidate moved the endpoint to silence already heard: the reader
+        # Done when a decoded candidate moved the endpoint to silence already heard: the reader
         # ends the utterance then, in its own order of actions, not at the next chunk.
-        self._endpoint_reached = asyncio.Event()
+        self._endpoint_reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._final_end_s = 0.0  # end of the last final result sent: the resume point
         self._next_utterance = 0  # index of the first utterance with no final yet
 
@@ -278,8 +279,9 @@ class LiveStream:
         metrics.observe_real_time_factor(
             "recognition", time.perf_counter() - started_s, request.end_s - request.start_s)
         async with self._session_lock:
-            if self._session.candidate_decoded(request, transcript):
-                self._endpoint_reached.set()
+            if (self._session.candidate_decoded(request, transcript)
+                    and not self._endpoint_reached.done()):
+                self._endpoint_reached.set_result(None)
         return transcript
 
     async def _interim(self, request: InterimRequest) -> StreamResult | None:
@@ -295,11 +297,14 @@ class LiveStream:
         """
         if not await self._is_current(request) or not self._budget.take():
             return None
-        abandoned = threading.Event()
+        abandoned = StopSignal()
 
         def decode_unless_abandoned() -> Transcript | None:
             try:
-                return None if abandoned.is_set() else self._session.transcribe(request, abandoned)
+                if abandoned.is_set():
+                    return None
+                with running_under(abandoned):  # abandoning it aborts its model run too
+                    return self._session.transcribe(request, abandoned)
             finally:
                 self._budget.release()
 
@@ -312,7 +317,7 @@ class LiveStream:
             overtaken.cancel()
             if not decode.done():  # overtaken, or the call was cancelled
                 abandoned.set()
-                decode.add_done_callback(_discard)
+                decode.add_done_callback(discard_outcome)
         transcript = decode.result() if decode.done() else None
         if transcript is None or self._feed.overtaken:
             return None
@@ -369,7 +374,7 @@ class LiveStream:
             if chunk is None:
                 return
             if chunk is _ENDPOINT:
-                self._endpoint_reached.clear()
+                self._endpoint_reached = asyncio.get_running_loop().create_future()
                 actions = await self._run_session(self._session.end_if_silent)
                 await self._put(actions)
                 self._check_speech_idle(actions)
@@ -392,7 +397,7 @@ class LiveStream:
         if self._read_ahead is None:
             self._read_ahead = asyncio.ensure_future(anext(self._chunks, None))
         read = self._read_ahead
-        endpoint = asyncio.ensure_future(self._endpoint_reached.wait())
+        endpoint = self._endpoint_reached
         try:
             done, _ = await asyncio.wait(
                 (read, wake, endpoint), timeout=self._limits.idle_timeout_s,
@@ -401,8 +406,6 @@ class LiveStream:
         except BaseException:
             read.cancel()
             raise
-        finally:
-            endpoint.cancel()
         if read in done:
             self._read_ahead = None
             return read.result()
@@ -469,9 +472,3 @@ class _Drained(Exception):
 # endpoint already reached (compared by identity).
 _WOKEN = b"\x00woken"
 _ENDPOINT = b"\x00endpoint"
-
-
-def _discard(future: asyncio.Future[Transcript | None]) -> None:
-    """Retrieve an abandoned decode's outcome, so a failure is not reported as unhandled."""
-    if not future.cancelled():
-        future.exception()

@@ -323,6 +323,24 @@ def test_speculative_final_is_dropped_when_speech_resumes(limited: ServerProcess
     assert wer([" ".join(texts)], [outcome.text]) <= UTTERANCE_WER_BOUND
 
 
+def responses_marking_finals(
+    target: str, messages: Iterator[recognizer_pb2.StreamingRecognizeRequest],
+    final_seen: threading.Event,
+) -> list[recognizer_pb2.StreamingRecognizeResponse]:
+    """A stream's responses, `final_seen` set at each final as it arrives (a request generator
+    holding the stream open waits on it); the stream must end OK."""
+    responses: list[recognizer_pb2.StreamingRecognizeResponse] = []
+    with grpc.insecure_channel(target) as channel:
+        call = recognizer_pb2_grpc.RecognizerStub(channel).StreamingRecognize(
+            messages, timeout=120)
+        for response in call:
+            responses.append(response)
+            if response.HasField("result") and response.result.is_final:
+                final_seen.set()
+        assert call.code() == grpc.StatusCode.OK
+    return responses
+
+
 def test_finalize_ends_the_utterance_at_once(server: ServerProcess) -> None:
     text = sentences()[3]
     chunks = split(pcm16(join(silence(0.3), trimmed(text))), CHUNK_MS, RATE * 2 // 1000)
@@ -338,15 +356,7 @@ def test_finalize_ends_the_utterance_at_once(server: ServerProcess) -> None:
         yield from requests(None, split(pcm16(join(silence(0.5), trimmed(sentences()[9]),
                                                    silence(1.0))), CHUNK_MS, RATE * 2 // 1000))
 
-    responses: list[recognizer_pb2.StreamingRecognizeResponse] = []
-    with grpc.insecure_channel(server.target) as channel:
-        call = recognizer_pb2_grpc.RecognizerStub(channel).StreamingRecognize(
-            messages(), timeout=120)
-        for response in call:
-            responses.append(response)
-            if response.HasField("result") and response.result.is_final:
-                final_seen.set()
-        assert call.code() == grpc.StatusCode.OK
+    responses = responses_marking_finals(server.target, messages(), final_seen)
     outcome = Outcome(responses, grpc.StatusCode.OK, "")
     assert [e.utterance_index for e in outcome.events(ENDED)] == [0, 1]
     first, second = outcome.finals
@@ -374,15 +384,7 @@ def test_a_decoded_candidate_ends_the_utterance_without_more_audio(
         yield from requests(streaming_config(), chunks)
         before_more_audio.append(final_seen.wait(60))
 
-    responses: list[recognizer_pb2.StreamingRecognizeResponse] = []
-    with grpc.insecure_channel(server.target) as channel:
-        call = recognizer_pb2_grpc.RecognizerStub(channel).StreamingRecognize(
-            messages(), timeout=120)
-        for response in call:
-            responses.append(response)
-            if response.HasField("result") and response.result.is_final:
-                final_seen.set()
-        assert call.code() == grpc.StatusCode.OK
+    responses = responses_marking_finals(server.target, messages(), final_seen)
     assert before_more_audio == [True]
     (final,) = Outcome(responses, grpc.StatusCode.OK, "").finals
     assert wer([text], [final.transcript]) <= UTTERANCE_WER_BOUND

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -19,7 +18,6 @@ from voxserve.server.audio.decode import Audio, decode_recording
 from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import (
-    DeadlineExceeded,
     HandedOver,
     InvalidArgument,
     LimitExceeded,
@@ -28,6 +26,7 @@ from voxserve.server.errors import (
 )
 from voxserve.server.inference import InferencePool
 from voxserve.server.language import primary_subtag
+from voxserve.server.servicers.opening import first_message
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
 from voxserve.server.streaming.eagerness import Eagerness
@@ -248,27 +247,6 @@ def detector_of(detector: int, server_default: Detector) -> Detector:
         ) from None
 
 
-async def first_config(
-    requests: AsyncIterator[recognizer_pb2.StreamingRecognizeRequest], timeout_s: float
-) -> recognizer_pb2.StreamingRecognitionConfig:
-    """The stream's first message, which must be its config."""
-    try:
-        first = await asyncio.wait_for(anext(requests, None), timeout_s)
-    except TimeoutError:
-        raise DeadlineExceeded(
-            f"no streaming_config within {timeout_s:g} s of the stream's start"
-            " (--first-message-timeout-s)"
-        ) from None
-    if first is None:
-        raise InvalidArgument("the stream ended before its first message, streaming_config")
-    if first.WhichOneof("streaming_request") != "streaming_config":
-        raise InvalidArgument(
-            "the first message of a stream must carry streaming_config; audio_content follows it",
-            field="streaming_config",
-        )
-    return first.streaming_config
-
-
 async def audio_chunks(
     requests: AsyncIterator[recognizer_pb2.StreamingRecognizeRequest], max_bytes: int
 ) -> AsyncIterator[Chunk]:
@@ -392,7 +370,9 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
     ) -> AsyncIterator[recognizer_pb2.StreamingRecognizeResponse]:
         with self._admission.slot():  # held for the stream's whole life
             requests = aiter(requests)
-            streaming = await first_config(requests, self._config.first_message_timeout_s)
+            streaming: recognizer_pb2.StreamingRecognitionConfig = await first_message(
+                requests, self._config.first_message_timeout_s, "streaming_config",
+                then="; audio_content follows it")
             session = await self._open_session(streaming)
             chunks = audio_chunks(requests, self._config.max_message_audio_bytes)
             resume = ResumePoint.of(streaming)

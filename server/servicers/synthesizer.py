@@ -17,8 +17,9 @@ from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Voice
 from voxserve.server.errors import InvalidArgument, LimitExceeded
 from voxserve.server.inference import InferencePool
+from voxserve.server.servicers.opening import first_message
 from voxserve.server.servicers.status_mapping import rpc
-from voxserve.server.servicers.text_stream import Output, TextStream, first_config
+from voxserve.server.servicers.text_stream import Output, TextStream
 from voxserve.server.state import ServerState
 from voxserve.server.tts.types import SentenceAudio, SynthesisOptions
 from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
@@ -176,7 +177,8 @@ class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
         self, requests: AsyncIterator[synthesizer_pb2.StreamingSynthesizeTextRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[synthesizer_pb2.StreamingSynthesizeTextResponse]:
-        config = await first_config(requests, self._config.first_message_timeout_s)
+        config: synthesizer_pb2.SynthesisConfig = await first_message(
+            requests, self._config.first_message_timeout_s, "config", stream="text stream")
         voice, encoding, rate_hz, options = self._prepare(config, streaming=True)
         if not voice.streams:
             raise InvalidArgument(

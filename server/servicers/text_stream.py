@@ -22,7 +22,7 @@ from voxserve.server import metrics
 from voxserve.server.audio.encode import encode
 from voxserve.server.audio.resample import StreamResampler
 from voxserve.server.engines import Voice
-from voxserve.server.errors import DeadlineExceeded, InvalidArgument
+from voxserve.server.errors import InvalidArgument
 from voxserve.server.inference import InferencePool
 from voxserve.server.tts.types import SynthesisOptions, UnitPlan
 from voxserve.server.tts.units import TextUnit, UnitCutter
@@ -46,24 +46,6 @@ class _End:
 
 
 _Event: TypeAlias = "Request | _End | BaseException"
-
-
-async def first_config(requests: AsyncIterator[Request], timeout_s: float
-                       ) -> synthesizer_pb2.SynthesisConfig:
-    """The config the stream must open with."""
-    try:
-        first = await asyncio.wait_for(anext(requests, None), timeout_s)
-    except TimeoutError:
-        raise DeadlineExceeded(
-            f"no config within {timeout_s:g} s of the stream's start (--first-message-timeout-s)"
-        ) from None
-    if first is None:
-        raise InvalidArgument("the stream ended before its first message, config",
-                              field="config")
-    if first.WhichOneof("streaming_request") != "config":
-        raise InvalidArgument("the first message of a text stream must carry config",
-                              field="config")
-    return first.config
 
 
 class TextStream:

@@ -161,9 +161,9 @@ def model_version(folder: Path, manifest: dict[str, Any]) -> str:
 
 
 # The graphs served on CPU when the operator names none, where a model was exported with them:
-# on real speech (all 563 asterisk-en prompts, docs/benchmarks.md) tiny.en int8 is 0.2 point of
-# WER behind float32 (6.52 % vs 6.30 %, both ahead of faster-whisper's 6.82 %) at 0.66x the CPU
-# time. On CUDA, float32 (int8 MatMul is a CPU kernel).
+# on real speech (all 563 asterisk-en prompts, docs/benchmarks.md, issue 11) tiny.en int8 is 0.2
+# point of WER behind float32 (6.52 % vs 6.30 %, both ahead of faster-whisper's 6.82 %) at 0.66x
+# the CPU time. On CUDA, float32 (int8 MatMul is a CPU kernel).
 CPU_DEFAULT_VARIANT = "int8"
 
 

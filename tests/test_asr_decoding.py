@@ -237,6 +237,22 @@ def test_a_block_said_twice_at_the_end_is_cut() -> None:
     assert watch.cut([1, 2, 1, 2]) == [1, 2]
 
 
+def test_a_final_keeps_the_first_saying_as_decoded() -> None:
+    # "<0.00> Please enter in New York.<2.00><2.00> Please enter in New York.<2.04>": a short
+    # window's echo in a final's timestamped decode; the final keeps the first saying with its
+    # "." and its closing timestamp, so the segment stays closed, and not the second's opening
+    sentence = [0, 1, 2, 3, 4, 5]
+    tokens = [TS, *sentence, TS + 100, TS + 100, *sentence, TS + 102]
+    _, watch = watch_decode(tokens)
+    assert (watch.cut_at, watch.block_words) == (5, 5)
+    assert watch.prefix(tokens) == [TS, *sentence, TS + 100]
+    # the echo inside one segment: the first saying, its "." kept
+    tokens = [TS, *sentence, *sentence]
+    _, watch = watch_decode(tokens)
+    assert watch.prefix(tokens) == [TS, *sentence]
+    assert watch.cut(tokens) == [TS, 0, 1, 2, 3, 4]
+
+
 def test_a_block_said_twice_then_other_words_is_kept_or_stops_the_fast_path() -> None:
     tokens = [0, 1, 0, 1, 3, 4, 5]  # " Please enter Please enter New York."
     sampled, watch = watch_decode(tokens)

@@ -25,8 +25,8 @@ pytestmark = [
 
 RATE_HZ = 16000
 # The stream session's interim options (session.py), and the same without the cut: a short
-# window whose text repeats a block, needs a fallback or is judged silence is then decoded again
-# padded to 30 s, as a final's is.
+# window whose text repeats a block (other than an echo heard nowhere, echoes.py), needs a
+# fallback or is judged silence is then decoded again padded to 30 s, as a final's is.
 TENTATIVE = TranscribeOptions(without_timestamps=True, temperature_fallback=False,
                               cut_repeats=True)
 CHECKED = dataclasses.replace(TENTATIVE, cut_repeats=False)
@@ -34,9 +34,10 @@ CHECKED = dataclasses.replace(TENTATIVE, cut_repeats=False)
 # 120 ms into the speech, then one every 500 ms (settings.py's defaults).
 PAD_S, FIRST_S, INTERVAL_S = 0.3, 0.12, 0.5
 SENTENCE_S = (1.0, 4.5)  # the prompts' durations, with their own leading and trailing silence
-# CPU of the cut interims over that of the checked ones: measured 0.32 on these prefixes
-# (int8, one thread); bound with room for a busy machine's cache misses.
-CPU_RATIO_BOUND = 0.5
+# CPU of the cut interims over that of the checked ones: measured 0.42-0.43 on these prefixes
+# (int8, one thread; 0.32 before the checked side's echoes were cut without a 30 s window,
+# echoes.py); bound with room for a busy machine's cache misses.
+CPU_RATIO_BOUND = 0.6
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_interims_carry_no_repeated_block_and_skip_the_30_s_window(
     # Most interims have the same words either way: the cut only drops a loop or an echo (and
     # the punctuation before it), and most short windows invent nothing.
     same = sum(words_of(a) == words_of(b) for a, b in zip(checked, tentative, strict=True))
-    assert same >= 0.75 * len(prefixes), same  # measured 110 of 129
+    assert same >= 0.75 * len(prefixes), same  # measured 113 of 129
     # Short windows judged silence give no text where the 30 s window found a word or two:
     # measured 26 and 20 empty of 129, nearly all the first interim, 120 ms into the speech.
     assert sum(not text for text in tentative) <= sum(not text for text in checked) + 10

@@ -11,7 +11,7 @@ import numpy as np
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.features import FRAMES_PER_SECOND
 from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
-from voxserve.server.asr.repeats import RepeatCut
+from voxserve.server.asr.repeats import RepeatCut, RepeatedEnd
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 from voxserve.server.stop import StopSignal, check_stop
 
@@ -36,12 +36,16 @@ class WindowRequest:
     # text tokens of the windows before, given after <|startofprev|> (whisper's
     # condition_on_previous_text); empty: no prompt
     prompt: tuple[int, ...] = ()
-    # Tentative text (interims), never finals: cut a loop, or a block of words said twice at
-    # the end, before its second saying (repeats.py); a block said twice and followed by other
-    # words is kept, or with stop_at_inner_repeat ends the decode for the caller to decode the
-    # window again padded to 30 s (a short window's fast path)
+    # Cut a loop, or a block of words said twice at the end, before its second saying
+    # (repeats.py): tentative text (interims) as it is, less the punctuation that led into the
+    # repetition; with keep_first_saying (a final's short window, whose caller then checks
+    # that the second saying was an echo) the first saying as decoded, punctuation and closing
+    # timestamp included. A block said twice and followed by other words is kept, or with
+    # stop_at_inner_repeat ends the decode for the caller to decode the window again padded to
+    # 30 s (a short window's fast path).
     cut_repeats: bool = False
     stop_at_inner_repeat: bool = False
+    keep_first_saying: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,10 @@ class WindowResult:
     temperature: float
     looped: bool  # stopped by the token budget, not by <|endoftext|>
     token_logprobs: tuple[float, ...] = ()  # log probability of each token in `tokens`
-    # request.cut_repeats: `tokens` were cut before a loop or a final echo (repeat_cut), or a
-    # block said twice was followed by other words (inner_repeat; with stop_at_inner_repeat,
-    # decoding stopped there)
-    repeat_cut: bool = False
+    # request.cut_repeats: `tokens` were cut before a loop or a final echo (repeated_end: what
+    # was decoded and cut), or a block said twice was followed by other words (inner_repeat;
+    # with stop_at_inner_repeat, decoding stopped there)
+    repeated_end: RepeatedEnd | None = None
     inner_repeat: bool = False
 
 
@@ -246,7 +250,9 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
     if watch is not None:
         watch.finish(decoder.tokens)
         if watch.cut_at is not None:
-            return _cut_result(decoder, watch.cut(decoder.tokens), no_speech, request, tokenizer)
+            kept = (watch.prefix if request.keep_first_saying else watch.cut)(decoder.tokens)
+            repeated = RepeatedEnd(tuple(decoder.tokens), watch.cut_at, watch.block_words)
+            return _cut_result(decoder, kept, repeated, no_speech, request, tokenizer)
     tokens = tuple(decoder.tokens)
     return WindowResult(
         tokens=tokens,
@@ -260,8 +266,9 @@ def decode_window(network: WhisperNetwork, cross: CrossCache, config: WhisperCon
     )
 
 
-def _cut_result(decoder: GreedyDecoder, kept: list[int], no_speech: float,
-                request: WindowRequest, tokenizer: WhisperTokenizer) -> WindowResult:
+def _cut_result(decoder: GreedyDecoder, kept: list[int], repeated: RepeatedEnd,
+                no_speech: float, request: WindowRequest,
+                tokenizer: WhisperTokenizer) -> WindowResult:
     """The result of a decode cut before a loop or a final echo: the tokens before its second
     saying, scored by their own mean log probability (no <|endoftext|> was sampled after
     them)."""
@@ -276,5 +283,5 @@ def _cut_result(decoder: GreedyDecoder, kept: list[int], no_speech: float,
         temperature=request.temperature,
         looped=False,
         token_logprobs=logprobs,
-        repeat_cut=True,
+        repeated_end=repeated,
     )

@@ -1,14 +1,16 @@
 """Repeated blocks: a block of words said twice in a row, found in decoded text and cut off.
 
 Short encoder windows invent such blocks ("Please enter in New York. Please enter in New
-York. ...", issue #11). A final decodes such a window again padded to 30 s (transcription.py);
-an interim, which a newer interim or the final soon replaces, stops decoding at the first
-repeated block instead and keeps only the words before its second saying (RepeatCut).
+York. ...", issue #11). An interim, which a newer interim or the final soon replaces, stops
+decoding at the first repeated block and keeps only the words before its second saying
+(RepeatCut). A final keeps that cut only when the second saying was heard nowhere (echoes.py);
+otherwise it decodes the window again padded to 30 s (transcription.py).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 
@@ -59,6 +61,25 @@ def has_loop_or_echo(text: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class RepeatedEnd:
+    """A block of words said twice or more at the end of a decode, and cut off."""
+
+    tokens: tuple[int, ...]  # every token decoded, the repetition included
+    second_word: int  # index (in words_of's words) of the first word of the second saying
+    block_words: int  # words in the block
+
+
+def prefix_length(tokenizer: WhisperTokenizer, tokens: list[int], words: int) -> int:
+    """The length of the longest prefix of `tokens` whose text holds at most `words` words."""
+    kept = 0
+    for end in range(1, len(tokens) + 1):
+        if len(words_of(tokenizer.decode(tokens[:end]))) > words:
+            break
+        kept = end
+    return kept
+
+
 class RepeatCut:
     """Watches a tentative decode's tokens as they come, for a block of words said twice in a
     row: `push()` after each token says when to stop, `finish()` at the end; then `cut_at`
@@ -73,6 +94,9 @@ class RepeatCut:
       `stop_at_inner` decoding stops there for the caller to decode the window again as a
       final's is (padded to 30 s); without it the words are kept and watching goes on.
 
+    `prefix()` gives a final's cut instead: the first saying as decoded, kept only once
+    echoes.py has found the second saying was heard nowhere.
+
     Only words followed by another word count while decoding (the newest may still grow:
     " Tom" + "orrow"), so each check looks only at newly completed words.
     """
@@ -83,6 +107,7 @@ class RepeatCut:
         self._checked = 0  # complete words already looked at
         self._run: tuple[int, int] | None = None  # (second saying's first word, block size)
         self.cut_at: int | None = None  # word index where a loop or a final echo begins
+        self.block_words = 0  # words in the repeated block, once cut_at is set
         self.inner = False  # a block said twice in a row was followed by other words
 
     def push(self, tokens: list[int]) -> bool:
@@ -92,7 +117,7 @@ class RepeatCut:
     def finish(self, tokens: list[int]) -> None:
         """The decode ended with `tokens` (its last word counts now)."""
         if not self._scan(words_of(self._tokenizer.decode(tokens))) and self._run is not None:
-            self.cut_at = self._run[0]  # the repetition runs to the end: an echo
+            self.cut_at, self.block_words = self._run  # the repetition runs to the end: an echo
 
     def cut(self, tokens: list[int]) -> list[int]:
         """The longest prefix of `tokens` whose text holds only the words before `cut_at`, less
@@ -100,13 +125,23 @@ class RepeatCut:
         all of `tokens` when nothing is to be cut."""
         if self.cut_at is None:
             return list(tokens)
-        kept = 0
-        for end in range(1, len(tokens) + 1):
-            if len(words_of(self._tokenizer.decode(tokens[:end]))) > self.cut_at:
-                break
-            kept = end
+        kept = prefix_length(self._tokenizer, tokens, self.cut_at)
         while kept and not words_of(self._tokenizer.decode(tokens[kept - 1 : kept])):
             kept -= 1
+        return list(tokens[:kept])
+
+    def prefix(self, tokens: list[int]) -> list[int]:
+        """The tokens before the second saying, as decoded: the first saying keeps its
+        punctuation ("Agent logged in."), and its closing timestamp where one followed it (so
+        that the segment is closed); all of `tokens` when nothing is to be cut."""
+        if self.cut_at is None:
+            return list(tokens)
+        kept = prefix_length(self._tokenizer, tokens, self.cut_at)
+        special = self._tokenizer.eot  # timestamps are special tokens too
+        while kept and tokens[kept - 1] >= special:
+            kept -= 1
+        if kept < len(tokens) and tokens[kept] > special:
+            kept += 1
         return list(tokens[:kept])
 
     def _scan(self, words: list[str]) -> bool:
@@ -130,6 +165,6 @@ class RepeatCut:
             self.inner = True
             return self._stop_at_inner
         if newest + 1 >= second + 2 * size:  # said a third time: a loop
-            self.cut_at = second
+            self.cut_at, self.block_words = second, size
             return True
         return False

@@ -9,6 +9,7 @@ import numpy as np
 
 from voxserve.server.asr.config import WhisperConfig
 from voxserve.server.asr.decoding import WindowRequest, WindowResult, decode_window
+from voxserve.server.asr.echoes import is_echo
 from voxserve.server.asr.features import FRAMES_PER_SECOND, HOP_LENGTH, log_mel_spectrogram
 from voxserve.server.asr.language_id import LanguageRanking, first_step, rank_languages
 from voxserve.server.asr.network import CrossCache, DecoderOutput, WhisperNetwork
@@ -26,9 +27,12 @@ SILENCE_RMS = 10 ** (-70 / 20)
 # (asterisk prompts, tiny.en) a short window alone loops ("Transfer Transfer ...") on a third of
 # the clips at any margin below the full window (see docs/benchmarks.md), so its result stands
 # only when it passes every check in `_fluent`; otherwise the window is decoded again as whisper
-# decodes it, padded to 30 s. Tentative text (TranscribeOptions.cut_repeats: interims) skips
-# that re-decode unless a block said twice is followed by other words (maybe speech said twice):
-# a loop or an echo at the end is cut off instead (repeats.py).
+# decodes it, padded to 30 s. A finished sentence said again at the end ("I'm sorry, that number
+# is not valid. I'm sorry, ...") is cut off instead when its second saying was heard nowhere
+# (echoes.py): the echo that sent most finals' windows to 30 s. Tentative text
+# (TranscribeOptions.cut_repeats: interims) skips that re-decode unless a block said twice is
+# followed by other words (maybe speech said twice): a loop or an echo at the end is cut off
+# instead (repeats.py).
 PAD_MARGIN_FRAMES = 100
 # Windows with less audio than this (10 ms frames) are not decoded: too short for a word.
 MIN_WINDOW_FRAMES = 10
@@ -198,19 +202,35 @@ class Transcription:
 
     def _decode_short(self, window: _Window
                       ) -> tuple[CrossCache, _Language, WindowResult] | None:
-        """The fast path: greedy decoding of the audio plus a short margin of silence. Its
-        result, when it passes `_fluent` or is tentative (cut_repeats: cut before a loop or a
-        final echo) with no block said twice inside it, or None: then the full window
-        decides."""
+        """The fast path: greedy decoding of the audio plus a short margin of silence, which
+        stops at a block of words said twice and followed by others, or said a third time. Its
+        result when no such block stays in it: tentative text (cut_repeats) cut before a loop
+        or a final echo; a final's when it passes `_fluent`, a repetition at its end cut off
+        only where the second saying was heard nowhere (echoes.py). Otherwise None: the full
+        window decides."""
         cross = self._network.encode(window.mel[:, : window.short_frames])
         language = self._language(cross)
-        request = dataclasses.replace(self._request(window, 0.0, language),
-                                      stop_at_inner_repeat=True)
+        tentative = self._options.cut_repeats
+        request = dataclasses.replace(self._request(window, 0.0, language), cut_repeats=True,
+                                      stop_at_inner_repeat=True,
+                                      keep_first_saying=not tentative)
         result = decode_window(self._network, cross, self._config, request, self._tokenizer,
                                self._stop, language.start)
-        if self._fluent(result) or (self._options.cut_repeats and not result.inner_repeat):
+        if result.inner_repeat:
+            return None
+        if tentative or (self._fluent(result) and self._echo_or_none(result, cross, window,
+                                                                      language)):
             return cross, language, result
         return None
+
+    def _echo_or_none(self, result: WindowResult, cross: CrossCache, window: _Window,
+                      language: _Language) -> bool:
+        """Whether `result` had nothing cut off, or cut off only an echo."""
+        if result.repeated_end is None:
+            return True
+        prefix = [*self._sot_sequence(language.code), self._config.special.no_timestamps]
+        return is_echo(self._network, cross, self._tokenizer, prefix, result.repeated_end,
+                       window.content_frames, self._words_language(language.code))
 
     def _fluent(self, result: WindowResult) -> bool:
         """Whether a fast-path result may stand: speech (not judged silence), no temperature
@@ -289,15 +309,17 @@ class Transcription:
         eot = self._config.special.eot
         text_tokens = [t for s in drafts for t in s.tokens if t < eot]
         prefix = [*self._sot_sequence(language), self._config.special.no_timestamps]
-        # translated text is English: split it into words as English
-        words_language = "en" if self._options.translate else language
         alignment = find_alignment(
             self._network, cross, self._tokenizer, prefix, text_tokens,
-            window.content_frames, words_language,
+            window.content_frames, self._words_language(language),
         )
         self._last_speech_s = add_word_timestamps(
             drafts, alignment, window.seek / FRAMES_PER_SECOND, eot, self._last_speech_s
         )
+
+    def _words_language(self, language: str) -> str:
+        """The language whose rules split the text into words: translated text is English."""
+        return "en" if self._options.translate else language
 
     def _segment_logprob(self, draft: DraftSegment, result: WindowResult) -> float:
         """Mean log probability of the segment's own text tokens (its confidence, not the

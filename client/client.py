@@ -101,7 +101,7 @@ class VoxClient:
         grpc.channel_ready_future(self.channel).result(timeout=timeout_s)
 
     def list_models(
-        self, kind: int = models_pb2.MODEL_KIND_UNSPECIFIED
+        self, kind: models_pb2.ModelKind = models_pb2.MODEL_KIND_UNSPECIFIED
     ) -> list[models_pb2.ModelInfo]:
         request = models_pb2.ListModelsRequest(kind=kind)
         response = self.call(lambda c, t: c.models.ListModels(

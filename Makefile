@@ -65,6 +65,7 @@ protos: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/python .ci/typecheck.py
 	cd protos && $(BUF) lint
 	if git rev-parse -q --verify main >/dev/null; then \
 		$(BUF) breaking protos --against '.git#branch=main,subdir=protos'; fi

@@ -56,12 +56,13 @@ class VoxserveRecognizer:
 
     def __init__(self, folder: Path, threads: int, variant: str = "") -> None:
         from voxserve.server.asr.types import TranscribeOptions
-        from voxserve.server.repository import load_engine, read_manifest, with_variant
+        from voxserve.server.repository import load_recognizer, read_manifest, with_variant
         from voxserve.server.runtime import RuntimeOptions
 
         runtime = RuntimeOptions(device="cpu", intra_op_threads=threads, inter_op_threads=1)
         started = time.perf_counter()
-        self._engine = load_engine(folder, with_variant(read_manifest(folder), variant), runtime)
+        manifest = with_variant(read_manifest(folder), variant)
+        self._engine = load_recognizer(folder, manifest, runtime)
         self.load_s = time.perf_counter() - started
         self._options = TranscribeOptions()
         self.name = f"voxserve {self._engine.info.variant}"

@@ -100,11 +100,11 @@ class Voxserve:
     name = "voxserve"
 
     def __init__(self, folder: Path, threads: int) -> None:
-        from voxserve.server.repository import load_engine, read_manifest
+        from voxserve.server.repository import load_recognizer, read_manifest
         from voxserve.server.runtime import RuntimeOptions
 
         runtime = RuntimeOptions(device="cpu", intra_op_threads=threads, inter_op_threads=1)
-        self._engine = load_engine(folder, read_manifest(folder), runtime)
+        self._engine = load_recognizer(folder, read_manifest(folder), runtime)
 
     def identify(self, clip: Clip) -> Answer:
         started, cpu_started = time.perf_counter(), time.process_time()

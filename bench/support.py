@@ -108,7 +108,10 @@ class ServerProcess:
         with grpc.insecure_channel(self.target) as channel:
             request = health_pb2.HealthCheckRequest(service="")
             try:
-                status = health_pb2_grpc.HealthStub(channel).Check(request, timeout=2.0).status
+                stub = health_pb2_grpc.HealthStub(channel)
+                # types-grpcio-health-checking's HealthStub lists no methods (grpc sets them in
+                # __init__), so Check is unknown to mypy
+                status = stub.Check(request, timeout=2.0).status  # type: ignore[attr-defined]
             except grpc.RpcError:
                 return False
         return bool(status == health_pb2.HealthCheckResponse.SERVING)

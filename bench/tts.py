@@ -39,9 +39,9 @@ from bench.text_stream import (
     first_sentence_arrives_s,
     tokens,
 )
-from voxserve.server.repository import load_engine, read_manifest
+from voxserve.server.engines import Voice
+from voxserve.server.repository import load_voice, read_manifest
 from voxserve.server.runtime import RuntimeOptions
-from voxserve.server.tts.piper import PiperVoice
 from voxserve.server.tts.types import SynthesisOptions
 from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
 
@@ -85,7 +85,7 @@ class EngineStreaming:
 
     name = "voxserve engine, per sentence"
 
-    def __init__(self, voice: PiperVoice) -> None:
+    def __init__(self, voice: Voice) -> None:
         self._voice = voice
 
     def speak(self, text: str) -> Spoken:
@@ -105,7 +105,7 @@ class EngineWhole:
 
     name = "voxserve engine, whole text"
 
-    def __init__(self, voice: PiperVoice) -> None:
+    def __init__(self, voice: Voice) -> None:
         self._voice = voice
 
     def speak(self, text: str) -> Spoken:
@@ -265,7 +265,7 @@ def main() -> None:
     runtime = RuntimeOptions(device="cpu", intra_op_threads=args.threads, inter_op_threads=1,
                              voice_memory_arena=args.voice_memory_arena)
     arena = ["--voice-memory-arena"] if args.voice_memory_arena else []
-    voice = load_engine(args.voice, read_manifest(args.voice), runtime)
+    voice = load_voice(args.voice, read_manifest(args.voice), runtime)
     with tempfile.TemporaryDirectory(prefix="voxserve-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         (scratch / "models").mkdir()

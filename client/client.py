@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 
 import grpc
 
@@ -24,6 +24,16 @@ from voxserve.v1 import (
 )
 
 T = TypeVar("T")
+Response_co = TypeVar("Response_co", covariant=True)
+
+
+class ResponseCall(Protocol[Response_co]):
+    """A response-streaming call as grpc returns it: iterate it for the responses, cancel() it
+    to stop at once."""
+
+    def __iter__(self) -> Iterator[Response_co]: ...
+
+    def cancel(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,7 @@ class VoxClient:
         grpc.channel_ready_future(self.channel).result(timeout=timeout_s)
 
     def list_models(
-        self, kind: int = models_pb2.MODEL_KIND_UNSPECIFIED
+        self, kind: models_pb2.ModelKind = models_pb2.MODEL_KIND_UNSPECIFIED
     ) -> list[models_pb2.ModelInfo]:
         request = models_pb2.ListModelsRequest(kind=kind)
         response = self.call(lambda c, t: c.models.ListModels(
@@ -155,13 +165,12 @@ class VoxClient:
     def speak(
         self, pieces: Iterable[TextPiece], config: synthesizer_pb2.SynthesisConfig | None = None,
         timeout_s: float | None = None,
-    ) -> grpc.Future:
+    ) -> ResponseCall[synthesizer_pb2.StreamingSynthesizeTextResponse]:
         """A StreamingSynthesizeText call: `pieces` (text as it is written, FLUSH, CLEAR) is
         read while audio comes back; iterate over the returned call for the responses, cancel()
         it to stop at once. Not retried: text already spoken cannot be taken back."""
-        call: grpc.Future = self.synthesizer.StreamingSynthesizeText(
+        return self.synthesizer.StreamingSynthesizeText(
             text_requests(config, pieces), timeout=timeout_s, metadata=self.options.metadata())
-        return call
 
     def stream_synthesize(
         self, text: str, config: synthesizer_pb2.SynthesisConfig | None = None

@@ -265,8 +265,8 @@ def run_synthesize(args: argparse.Namespace) -> int:
                 pcm += chunk.audio_content
                 rate = chunk.sample_rate_hz
         else:
-            response = client.synthesize(text, config)
-            pcm, rate = bytearray(response.audio_content), response.sample_rate_hz
+            whole = client.synthesize(text, config)
+            pcm, rate = bytearray(whole.audio_content), whole.sample_rate_hz
     if args.output:
         write_wav(args.output, bytes(pcm), rate)
         print(f"wrote {args.output} ({len(pcm) / 2 / rate:.2f} s at {rate} Hz)", file=sys.stderr)

@@ -53,7 +53,7 @@ class StreamSettings:
     """What a stream is told in its first message; None takes the server's default."""
 
     sample_rate_hz: int = 16000
-    encoding: int = audio_pb2.AUDIO_ENCODING_LINEAR16
+    encoding: audio_pb2.AudioEncoding = audio_pb2.AUDIO_ENCODING_LINEAR16
     channels: int = 1
     model: str = ""
     language: str = ""

@@ -89,16 +89,19 @@ def compare_case(
     ref_k, ref_v = reference.encode(case.mel)
     cand_k, cand_v = candidate.encode(case.mel)
     diff_cross = max(_max_diff(ref_k, cand_k), _max_diff(ref_v, cand_v))
-    ref_cache = cand_cache = (empty_cache(reference), empty_cache(candidate))
+    # self-attention keys and values: both start empty
+    ref_cache = (empty_cache(reference), empty_cache(reference))
+    cand_cache = (empty_cache(candidate), empty_cache(candidate))
     step = np.array([rules.prompt], dtype=np.int64)
     diff_logits = diff_attn = 0.0
     tokens: list[int] = []
     agree = True
     for _ in range(case.max_steps):
-        ref_logits, *ref_cache_new, ref_attn = reference.decode(step, *ref_cache, ref_k, ref_v)
-        cand_logits, *cand_cache_new, cand_attn = candidate.decode(step, *cand_cache, cand_k,
-                                                                   cand_v)
-        ref_cache, cand_cache = tuple(ref_cache_new), tuple(cand_cache_new)
+        ref_logits, ref_self_k, ref_self_v, ref_attn = reference.decode(
+            step, *ref_cache, ref_k, ref_v)
+        cand_logits, cand_self_k, cand_self_v, cand_attn = candidate.decode(
+            step, *cand_cache, cand_k, cand_v)
+        ref_cache, cand_cache = (ref_self_k, ref_self_v), (cand_self_k, cand_self_v)
         diff_logits = max(diff_logits, _max_diff(ref_logits, cand_logits))
         diff_attn = max(diff_attn, _max_diff(ref_attn, cand_attn))
         token = rules.next_token(ref_logits[0, -1], tokens)

@@ -53,8 +53,8 @@ def _capabilities(info: ModelInfo) -> models_pb2.ModelCapabilities:
                                         multiple_speakers=bool(speakers))
 
 
-def _model_info(info: ModelInfo, kind: int, family: str, is_default: bool, version: str
-                ) -> models_pb2.ModelInfo:
+def _model_info(info: ModelInfo, kind: models_pb2.ModelKind, family: str, is_default: bool,
+                version: str) -> models_pb2.ModelInfo:
     pairs = info.speakers if isinstance(info, VoiceInfo) else ()
     speakers = [models_pb2.Speaker(id=i, name=name) for i, name in pairs]
     return models_pb2.ModelInfo(

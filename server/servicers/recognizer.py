@@ -83,7 +83,7 @@ NO_AUDIO = np.zeros(0, dtype=np.float32)
 log = logging.getLogger("voxserve.recognizer")
 
 
-def encoding_name(encoding: int) -> str:
+def encoding_name(encoding: audio_pb2.AudioEncoding) -> str:
     try:
         return ENCODINGS[encoding]
     except KeyError:  # a number this server does not know (a newer client's)
@@ -225,7 +225,7 @@ def _or(message: Any, name: str, default: int) -> int:
     return int(getattr(message, name)) if message.HasField(name) else default
 
 
-def eagerness_of(eagerness: int) -> Eagerness:
+def eagerness_of(eagerness: recognizer_pb2.EndpointEagerness) -> Eagerness:
     try:
         return EAGERNESS[eagerness]
     except KeyError:
@@ -235,7 +235,9 @@ def eagerness_of(eagerness: int) -> Eagerness:
         ) from None
 
 
-def detector_of(detector: int, server_default: Detector) -> Detector:
+def detector_of(
+    detector: recognizer_pb2.VoiceActivityDetector, server_default: Detector
+) -> Detector:
     if detector == recognizer_pb2.VOICE_ACTIVITY_DETECTOR_UNSPECIFIED:
         return server_default
     try:

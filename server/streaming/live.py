@@ -31,7 +31,7 @@ import collections
 import dataclasses
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -67,6 +67,11 @@ FEED_CAPACITY = 8
 _BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
 
 Outcome: TypeAlias = SpeechStarted | SpeechEnded | EndOfSingleUtterance | StreamResult
+# What the feed carries: every action but a candidate request, which starts its speculative
+# decode at once (Candidates) and is never queued.
+FedAction: TypeAlias = (
+    SpeechStarted | SpeechEnded | EndOfSingleUtterance | InterimRequest | FinalRequest
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class StreamLimits:
 class _Entry:
     """An action and when the reader produced it (perf_counter seconds)."""
 
-    action: Action
+    action: FedAction
     heard_s: float
 
 
@@ -126,7 +131,7 @@ class ActionFeed:
         self._end: _End | None = None
         self._changed = asyncio.Condition()
 
-    async def put(self, action: Action, heard_s: float) -> None:
+    async def put(self, action: FedAction, heard_s: float) -> None:
         """Hand over one action; waits while `capacity` actions are queued (not for interims)."""
         async with self._changed:
             if isinstance(action, InterimRequest):
@@ -226,7 +231,7 @@ class LiveStream:
         self._final_end_s = 0.0  # end of the last final result sent: the resume point
         self._next_utterance = 0  # index of the first utterance with no final yet
 
-    async def outcomes(self) -> AsyncIterator[Outcome]:
+    async def outcomes(self) -> AsyncGenerator[Outcome, None]:
         """Speech events and results in stream order; raises the error that ended the stream."""
         drain_wait = asyncio.ensure_future(self._draining.wait())
         reader = asyncio.create_task(self._read(drain_wait))

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from voxserve.server.admission import Admission
 from voxserve.server.asr.types import LanguageIdentification
-from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Recognizer
 from voxserve.server.errors import InvalidArgument, ModelNotFound
-from voxserve.server.inference import InferencePool
 from voxserve.server.repository import ModelRepository
 from voxserve.server.servicers.recognizer import (
     candidate_languages,
@@ -17,8 +14,8 @@ from voxserve.server.servicers.recognizer import (
     decode_request_audio,
     ms,
 )
+from voxserve.server.servicers.serving import ModelServicer
 from voxserve.server.servicers.status_mapping import rpc
-from voxserve.server.state import ServerState
 from voxserve.v1 import classifier_pb2, classifier_pb2_grpc
 
 DEFAULT_MAX_RESULTS = 5
@@ -66,14 +63,7 @@ def classify_language_response(found: LanguageIdentification, model: str, count:
     )
 
 
-class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
-    def __init__(self, state: ServerState, pool: InferencePool, config: ServerConfig,
-                 admission: Admission) -> None:
-        self._state = state
-        self._pool = pool
-        self._config = config
-        self._admission = admission
-
+class ClassifierServicer(ModelServicer, classifier_pb2_grpc.ClassifierServicer):
     @rpc
     async def ClassifyLanguage(
         self, request: classifier_pb2.ClassifyLanguageRequest, context: grpc.aio.ServicerContext

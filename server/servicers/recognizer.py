@@ -27,6 +27,7 @@ from voxserve.server.errors import (
 from voxserve.server.inference import InferencePool
 from voxserve.server.language import primary_subtag
 from voxserve.server.servicers.opening import first_message
+from voxserve.server.servicers.serving import ModelServicer
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.state import ServerState
 from voxserve.server.streaming.eagerness import Eagerness
@@ -336,13 +337,10 @@ def _shifted(word: recognizer_pb2.WordInfo, offset_ms: int) -> recognizer_pb2.Wo
     return word
 
 
-class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
+class RecognizerServicer(ModelServicer, recognizer_pb2_grpc.RecognizerServicer):
     def __init__(self, state: ServerState, pool: InferencePool, config: ServerConfig,
                  admission: Admission) -> None:
-        self._state = state
-        self._pool = pool
-        self._config = config
-        self._admission = admission
+        super().__init__(state, pool, config, admission)
         self._interim_budget = InterimBudget.for_pool(pool)
         # At drain an open utterance gets half the grace to end, the rest is for its final.
         self._limits = StreamLimits(config.stream_idle_timeout_s, config.max_stream_duration_s,

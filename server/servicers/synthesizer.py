@@ -10,17 +10,14 @@ import grpc
 import numpy as np
 
 from voxserve.server import metrics
-from voxserve.server.admission import Admission
 from voxserve.server.audio.encode import bytes_per_sample, check_output, encode, wav_from_pcm16
 from voxserve.server.audio.resample import resample
-from voxserve.server.config import ServerConfig
 from voxserve.server.engines import Voice
 from voxserve.server.errors import InvalidArgument, LimitExceeded
-from voxserve.server.inference import InferencePool
 from voxserve.server.servicers.opening import first_message
+from voxserve.server.servicers.serving import ModelServicer
 from voxserve.server.servicers.status_mapping import rpc
 from voxserve.server.servicers.text_stream import Output, TextStream
-from voxserve.server.state import ServerState
 from voxserve.server.tts.types import SentenceAudio, SynthesisOptions
 from voxserve.v1 import audio_pb2, synthesizer_pb2, synthesizer_pb2_grpc
 
@@ -100,14 +97,7 @@ def synthesis_options(config: synthesizer_pb2.SynthesisConfig, default_length_sc
     )
 
 
-class SynthesizerServicer(synthesizer_pb2_grpc.SynthesizerServicer):
-    def __init__(self, state: ServerState, pool: InferencePool, config: ServerConfig,
-                 admission: Admission) -> None:
-        self._state = state
-        self._pool = pool
-        self._config = config
-        self._admission = admission
-
+class SynthesizerServicer(ModelServicer, synthesizer_pb2_grpc.SynthesizerServicer):
     @rpc
     async def Synthesize(
         self, request: synthesizer_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext

@@ -15,8 +15,9 @@ apart, 40-103 % in all 425 decodes that reached this check (docs/benchmarks.md, 
 
 from __future__ import annotations
 
+from voxserve.server.asr.decoding import WindowResult
 from voxserve.server.asr.network import CrossCache, WhisperNetwork
-from voxserve.server.asr.repeats import RepeatedEnd, prefix_length, words_of
+from voxserve.server.asr.repeats import prefix_length, words_of
 from voxserve.server.asr.timing import find_alignment
 from voxserve.server.asr.tokenizer import WhisperTokenizer
 
@@ -29,19 +30,22 @@ SENTENCE_END = (".", "?", "!")
 
 
 def is_echo(network: WhisperNetwork, cross: CrossCache, tokenizer: WhisperTokenizer,
-            prefix: list[int], repeated: RepeatedEnd, num_frames: int, language: str) -> bool:
-    """Whether the second saying of `repeated`, decoded from `cross` (the window's first
-    `num_frames` mel frames are audio), follows a finished sentence and takes less than
-    ECHO_SHARE of the first saying's time.
+            prefix: list[int], result: WindowResult, num_frames: int, language: str) -> bool:
+    """Whether the repetition cut off `result` (its repeated_end; `result.tokens` are the first
+    saying as decoded, with what came before it), decoded from `cross` (the window's first
+    `num_frames` mel frames are audio), follows a finished sentence and has a second saying
+    that takes less than ECHO_SHARE of the first saying's time.
 
-    `prefix`: the sot sequence and <|notimestamps|>, as for word timing. False when the
-    alignment's words do not match the repetition's (nothing is judged then).
+    `prefix`: the sot sequence and <|notimestamps|>, as for word timing. False when nothing was
+    cut, or when the alignment's words do not match the repetition's (nothing is judged then).
     """
+    repeated = result.repeated_end
+    if repeated is None:
+        return False
+    if not tokenizer.decode(list(result.tokens)).rstrip().endswith(SENTENCE_END):
+        return False
     end = repeated.second_word + repeated.block_words
     text = [t for t in repeated.tokens if t < tokenizer.eot]
-    first_saying = tokenizer.decode(text[: prefix_length(tokenizer, text, repeated.second_word)])
-    if not first_saying.rstrip().endswith(SENTENCE_END):
-        return False
     # the two sayings alone: a third would share the second's audio
     text_tokens = text[: prefix_length(tokenizer, text, end)]
     timings = find_alignment(network, cross, tokenizer, prefix, text_tokens, num_frames,

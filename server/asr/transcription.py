@@ -229,7 +229,7 @@ class Transcription:
         if result.repeated_end is None:
             return True
         prefix = [*self._sot_sequence(language.code), self._config.special.no_timestamps]
-        return is_echo(self._network, cross, self._tokenizer, prefix, result.repeated_end,
+        return is_echo(self._network, cross, self._tokenizer, prefix, result,
                        window.content_frames, self._words_language(language.code))
 
     def _fluent(self, result: WindowResult) -> bool:

@@ -36,7 +36,8 @@ class TranscribeOptions:
     # prompts, issue #11); cut, each costs a few tokens instead of a whole token budget plus a
     # 30 s window. A block said twice and followed by other words may be speech ("No, no,
     # thanks"): that window is decoded again padded to 30 s, as a final's is. Off for finals
-    # and Recognize, where the 30 s window keeps a real repetition and drops an invented one.
+    # and Recognize, where the 30 s window keeps a real repetition and drops an invented one;
+    # only an echo heard nowhere (asr/echoes.py) is cut from their short window instead.
     cut_repeats: bool = False
     # Give each 30 s window the text of the windows before as a prompt (whisper's
     # condition_on_previous_text).

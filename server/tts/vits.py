@@ -97,8 +97,9 @@ class SplitVits:
     def encode(self, ids: list[int], scales: tuple[float, float, float],
                speaker_id: int | None, rng: np.random.Generator, streamed: bool = False
                ) -> Latent:
-        """Phoneme ids -> durations and z_p; `scales` is (noise_scale, length_scale, noise_w);
-        `streamed`: a streamed unit's (see KEPT_ARENA_IDS)."""
+        """Phoneme ids -> durations and the vocoder's input (Latent); `scales` is
+        (noise_scale, length_scale, noise_w); `streamed`: a streamed unit's (see
+        KEPT_ARENA_IDS)."""
         feeds = {
             "input": np.array([ids], dtype=np.int64),
             "input_lengths": np.array([len(ids)], dtype=np.int64),
@@ -110,15 +111,16 @@ class SplitVits:
                                            streamed and len(ids) <= KEPT_ARENA_IDS)
         noise = rng.standard_normal(m_p.shape, dtype=np.float32)
         z_p = np.asarray(m_p + noise * np.exp(logs_p) * np.float32(scales[0]), dtype=np.float32)
+        z = z_p  # a decoder graph runs the flow itself
         if self._flow is not None:
             flow_feeds = self._with_speaker(
                 {"z_p": z_p, "y_mask": np.ones((1, 1, z_p.shape[2]), dtype=np.float32)},
                 speaker_id)
             keep = streamed and z_p.shape[2] <= KEPT_ARENA_FRAMES
-            z_p = np.asarray(self._run(self._flow, flow_feeds, keep)[0], dtype=np.float32)
+            z = np.asarray(self._run(self._flow, flow_feeds, keep)[0], dtype=np.float32)
         return Latent(
             durations=np.asarray(durations, dtype=np.float32).reshape(-1).astype(np.int64),
-            z=z_p,
+            z=z,
             speaker_id=speaker_id,
         )
 
